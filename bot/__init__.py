@@ -1,0 +1,82 @@
+"""WeChat official-account bot: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+
+from bot.api import WeChatAPI
+from bot.config import Config, load_config
+from bot.intake import Intake, make_deliver
+from bot.privacy import Pseudonymizer
+from bot.store import DEFAULT_PREFIX, EmbeddedRedis, Store
+from bot.wechat import WeChatEdge
+from handlers import build_dispatcher
+from handlers.base import Context
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Bot:
+    """Everything one app instance uses, kept in `app.extensions["wxbot"]`."""
+
+    config: Config
+    store: Store
+    edge: WeChatEdge
+    ctx: Context
+    intake: Intake
+    api: WeChatAPI | None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_api(config: Config, store: Store) -> WeChatAPI | None:
+    """The API client, or None when no AppSecret is configured (nothing can be sent then)."""
+    if not config.wechat.app_secret:
+        return None
+    return WeChatAPI(config.wechat.app_id, config.wechat.app_secret, store, config.wechat.api_base_url,
+                     timeout=config.wechat.api_timeout_seconds, max_retries=config.wechat.api_max_retries)
+
+
+def connect_store(env: Mapping[str, str]) -> Store:
+    """Redis at REDIS_URL, else the embedded server under data/ (BOT_DATA_DIR)."""
+    prefix = env.get("BOT_REDIS_PREFIX", DEFAULT_PREFIX)
+    url = env.get("REDIS_URL", "").strip()
+    if not url:
+        url = EmbeddedRedis(env.get("BOT_DATA_DIR", "data")).url
+    return Store.from_url(url, prefix=prefix)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config | None = None,
+               store: Store | None = None) -> Flask:
+    """Build the web app: config, store, WeChat edge, dispatcher and blueprints."""
+    app = Flask(__name__)
+    app.config.from_mapping(JSON_AS_ASCII=False)
+    if test_config:
+        app.config.from_mapping(test_config)
+    config = config or load_config()
+    app.config["SECRET_KEY"] = config.secret_key
+    store = store or connect_store(os.environ)
+
+    pseudonym = Pseudonymizer(config.secret_key)
+    ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=pseudonym)
+    api = build_api(config, store)
+    ctx.services["api"] = api
+    edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
+                      max_skew_seconds=config.webhook.dedup_ttl_seconds - 30)
+    intake = Intake(edge, build_dispatcher(), ctx, make_deliver(lambda: api, ctx))
+    app.extensions["wxbot"] = Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
+
+    from bot import webhook
+
+    app.register_blueprint(webhook.bp)
+    return app

@@ -1,0 +1,322 @@
+"""One validated configuration object, loaded once from `config.yaml` plus the environment.
+
+Secrets come from the environment and override the file (`WECHAT_TOKEN`, `WECHAT_APP_ID`,
+`WECHAT_APP_SECRET`, `WECHAT_ENCODING_AES_KEY`, `WECHAT_ENCODING_AES_KEY_PREVIOUS`, `BOT_SECRET_KEY`).
+Every error names the field it is about, e.g. ``config.yaml: wechat.encoding_aes_key: must be 43 ...``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
+PASSIVE_TEXT_LIMIT = 2047  # UTF-8 bytes WeChat accepts in a passive text reply
+
+ENV_SECRETS = {
+    "token": "WECHAT_TOKEN",
+    "app_id": "WECHAT_APP_ID",
+    "app_secret": "WECHAT_APP_SECRET",
+    "encoding_aes_key": "WECHAT_ENCODING_AES_KEY",
+    "encoding_aes_key_previous": "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    name: str
+    original_id: str
+    timezone: str
+    contact: str  # the department's contact line, used in urgent-care guidance
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatConfig:
+    token: str
+    app_id: str
+    app_secret: str  # empty: no real credentials; `make run` then uses the fake WeChat server
+    encoding_aes_key: str
+    encoding_aes_key_previous: str
+    api_base_url: str
+    api_timeout_seconds: float
+    api_max_retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    reply_deadline_seconds: float  # answer `success` and send later through the API after this
+    dedup_ttl_seconds: int
+    max_body_bytes: int
+    default_reply: str  # the polite answer to what no feature handles
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleConfig:
+    id: str
+    title: str
+    summary: str
+    url: str
+    cover: str
+    tags: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyConfig:
+    title: str
+    url: str
+    invitation: str
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; sections the features read are typed, the rest stay raw."""
+
+    account: AccountConfig
+    wechat: WeChatConfig
+    webhook: WebhookConfig
+    articles: tuple[ArticleConfig, ...]
+    survey: SurveyConfig
+    secret_key: str
+    source: str  # where it was loaded from, for messages
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def article(self, article_id: str) -> ArticleConfig | None:
+        return next((a for a in self.articles if a.id == article_id), None)
+
+    @property
+    def aes_keys(self) -> tuple[str, ...]:
+        """The EncodingAESKeys to try, current first; empty when safe mode is not configured."""
+        return tuple(k for k in (self.wechat.encoding_aes_key, self.wechat.encoding_aes_key_previous) if k)
+
+
+# --------------------------------------------------------------------------------------------------
+# Field readers: each takes the section mapping and the dotted path used in error messages.
+
+
+class _Section:
+    """A mapping plus its dotted path, with typed getters whose errors name the field."""
+
+    def __init__(self, data: Any, path: str, source: str) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: {path}: must be a mapping")
+        self.data = data
+        self.path = path
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        name = f"{self.path}.{key}" if self.path else key
+        return ConfigError(f"{self.source}: {name}: {problem}")
+
+    def section(self, key: str) -> _Section:
+        return _Section(self.data.get(key), f"{self.path}.{key}" if self.path else key, self.source)
+
+    def str(self, key: str, default: str | None = None, *, allow_empty: bool = False) -> str:
+        value = self.data.get(key, default)
+        if value is None:
+            raise self.fail(key, "is required")
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string, not {type(value).__name__}")
+        value = value.strip()
+        if not value and not allow_empty:
+            raise self.fail(key, "must not be empty")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"must be a number, not {type(value).__name__}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low:g} and {high:g}, got {value:g}")
+        return float(value)
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be a whole number, not {value!r}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+    def str_list(self, key: str, *, required: bool = False) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(key, "must be a list of non-empty strings")
+        if required and not value:
+            raise self.fail(key, "must not be empty")
+        return tuple(v.strip() for v in value)
+
+    def url(self, key: str, default: str | None = None, *, allow_empty: bool = False) -> str:
+        value = self.str(key, default, allow_empty=allow_empty)
+        if value and not re.match(r"^https?://[^\s/]+", value):
+            raise self.fail(key, f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/") if key == "api_base_url" else value
+
+
+def _secret(section: _Section, key: str, env: Mapping[str, str], *, allow_empty: bool) -> str:
+    """A secret: the environment variable wins over the file."""
+    from_env = env.get(ENV_SECRETS[key], "").strip()
+    if from_env:
+        return from_env
+    try:
+        return section.str(key, "", allow_empty=allow_empty)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (or set {ENV_SECRETS[key]})") from None
+
+
+def _check_aes_key(section: _Section, key: str, value: str) -> None:
+    if not value:
+        return
+    if not re.fullmatch(r"[A-Za-z0-9]{43}", value):
+        raise section.fail(key, "must be 43 letters and digits (the EncodingAESKey from the WeChat admin page)")
+    if len(base64.b64decode(value + "=")) != 32:  # pragma: no cover - 43 base64 chars always give 32 bytes
+        raise section.fail(key, "does not decode to a 32-byte AES key")
+
+
+def _parse_articles(root: _Section) -> tuple[ArticleConfig, ...]:
+    items = root.data.get("articles", [])
+    if not isinstance(items, list):
+        raise root.fail("articles", "must be a list")
+    articles: list[ArticleConfig] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        s = _Section(item, f"articles[{i}]", root.source)
+        article_id = s.str("id")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", article_id):
+            raise s.fail("id", "use lowercase letters, digits, '-' and '_' (at most 64)")
+        if article_id in seen:
+            raise s.fail("id", f"duplicate article id {article_id!r}")
+        seen.add(article_id)
+        articles.append(
+            ArticleConfig(
+                id=article_id,
+                title=s.str("title"),
+                summary=s.str("summary"),
+                url=s.url("url"),
+                cover=s.url("cover", "", allow_empty=True),
+                tags=s.str_list("tags"),
+                keywords=s.str_list("keywords"),
+            )
+        )
+    return tuple(articles)
+
+
+def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml") -> Config:
+    """Validate a loaded YAML document plus environment into a `Config`."""
+    root = _Section(data, "", source)
+
+    acc = root.section("account")
+    timezone = acc.str("timezone", "Asia/Shanghai")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise acc.fail("timezone", f"unknown time zone {timezone!r}") from None
+    account = AccountConfig(
+        name=acc.str("name"),
+        original_id=acc.str("original_id", "gh_000000000000"),
+        timezone=timezone,
+        contact=acc.str("contact"),
+    )
+
+    wx = root.section("wechat")
+    aes_key = _secret(wx, "encoding_aes_key", env, allow_empty=True)
+    aes_previous = _secret(wx, "encoding_aes_key_previous", env, allow_empty=True)
+    _check_aes_key(wx, "encoding_aes_key", aes_key)
+    _check_aes_key(wx, "encoding_aes_key_previous", aes_previous)
+    if aes_previous and not aes_key:
+        raise wx.fail("encoding_aes_key", "is required when a previous key is set")
+    token = _secret(wx, "token", env, allow_empty=False)
+    if not re.fullmatch(r"[A-Za-z0-9]{3,32}", token):
+        raise wx.fail("token", "must be 3 to 32 letters or digits, as on the WeChat admin page")
+    app_id = _secret(wx, "app_id", env, allow_empty=False)
+    if not re.fullmatch(r"wx[0-9a-zA-Z]{14,18}", app_id):
+        raise wx.fail("app_id", f"must look like wx followed by 16 letters/digits, got {app_id!r}")
+    base_url = env.get("WECHAT_API_BASE_URL", "").strip()
+    wechat = WeChatConfig(
+        token=token,
+        app_id=app_id,
+        app_secret=_secret(wx, "app_secret", env, allow_empty=True),
+        encoding_aes_key=aes_key,
+        encoding_aes_key_previous=aes_previous,
+        api_base_url=(
+            _Section({"api_base_url": base_url}, "WECHAT_API_BASE_URL", "environment").url("api_base_url")
+            if base_url
+            else wx.url("api_base_url", DEFAULT_API_BASE_URL)
+        ),
+        api_timeout_seconds=wx.number("api_timeout_seconds", 5.0, 0.1, 60.0),
+        api_max_retries=wx.integer("api_max_retries", 3, 0, 10),
+    )
+
+    wh = root.section("webhook")
+    default_reply = wh.str(
+        "default_reply", "您好，我们已收到您的消息。发送“帮助”可查看能为您做什么。"
+    )
+    if len(default_reply.encode("utf-8")) > PASSIVE_TEXT_LIMIT:
+        raise wh.fail("default_reply", f"is longer than WeChat's {PASSIVE_TEXT_LIMIT}-byte reply limit")
+    webhook = WebhookConfig(
+        reply_deadline_seconds=wh.number("reply_deadline_seconds", 4.0, 0.5, 4.5),
+        dedup_ttl_seconds=wh.integer("dedup_ttl_seconds", 300, 60, 86400),
+        max_body_bytes=wh.integer("max_body_bytes", 65536, 1024, 1 << 20),
+        default_reply=default_reply,
+    )
+
+    sv = root.section("survey")
+    survey = SurveyConfig(
+        title=sv.str("title"),
+        url=sv.url("url"),
+        invitation=sv.str("invitation"),
+        keywords=sv.str_list("keywords"),
+    )
+
+    secret_key = env.get("BOT_SECRET_KEY", "").strip() or root.str("secret_key", "", allow_empty=True)
+    if len(secret_key) < 16:
+        raise root.fail("secret_key", "must be at least 16 characters (or set BOT_SECRET_KEY)")
+
+    return Config(
+        account=account,
+        wechat=wechat,
+        webhook=webhook,
+        articles=_parse_articles(root),
+        survey=survey,
+        secret_key=secret_key,
+        source=source,
+        raw=dict(root.data),
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file (`BOT_CONFIG`, default ./config.yaml)."""
+    env = os.environ if env is None else env
+    file = Path(path or env.get("BOT_CONFIG") or "config.yaml")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found (set BOT_CONFIG to its path)") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{file}: not valid YAML{where}") from None
+    return parse_config(data, env, source=str(file))

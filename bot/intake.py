@@ -1,0 +1,196 @@
+"""From a verified push to the reply body: dedup, dispatch, deadline, replay.
+
+Pure routers (answers from in-memory state) reply with one Redis round trip: the reply is rendered
+first and stored with the dedup claim. Other routers claim first, then run on a worker thread; if
+they miss WeChat's deadline the push is answered `success` and the reply goes out later through the
+customer-service API. Either way a retry gets the first delivery's reply and no handler runs twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from bot import messages as m
+from bot.api import WeChatAPIError
+from bot.store import StoreError
+from bot.wechat import Envelope, WeChatEdge, WeChatRequestError, custom_message, fits_passive, render_reply, split_text
+from handlers.base import Context, Dispatcher, Outcome, Router
+
+log = logging.getLogger(__name__)
+
+PENDING = b"P"
+SILENT = b"S"
+REPLY = b"R"
+SUCCESS = "success"
+BUSY_REPLY = "系统繁忙，请稍后再发送一次。"
+CONTINUED = "\n（内容较长，余下部分随后发送）"
+
+
+@dataclass
+class _Task:
+    """A slow handler's hand-off between the request thread and the worker thread."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+    abandoned: bool = False
+    xml: str | None = None
+
+
+class Intake:
+    """Turns one POSTed push into (HTTP status, body)."""
+
+    def __init__(self, edge: WeChatEdge, dispatcher: Dispatcher, ctx: Context,
+                 deliver: Callable[[str, list[m.Reply]], None], workers: int = 4) -> None:
+        self.edge = edge
+        self.dispatcher = dispatcher
+        self.ctx = ctx
+        self.deliver = deliver  # sends replies through the customer-service API, later
+        self.ttl = ctx.config.webhook.dedup_ttl_seconds
+        self.deadline = ctx.config.webhook.reply_deadline_seconds
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handler")
+
+    def receive(self, args: Mapping[str, str], body: bytes) -> tuple[int, str]:
+        started = time.monotonic()
+        try:
+            env = self.edge.open(args, body)
+        except WeChatRequestError as exc:
+            log.info("refused push: %s (HTTP %d)", exc.reason, exc.status)
+            return exc.status, exc.reason
+        msg = env.message
+        try:
+            router, found = self.dispatcher.route(msg, self.ctx)
+        except Exception:
+            log.exception("routing failed for %s %s", msg.kind, msg.dedup_key)
+            return 200, SUCCESS
+        if router.pure:
+            return self._pure(router, found, env)
+        return self._slow(router, found, env, started)
+
+    # -- pure routers: one round trip -----------------------------------------------------------
+
+    def _pure(self, router: Router, found: object, env: Envelope) -> tuple[int, str]:
+        msg = env.message
+        try:
+            outcome = router.handle(msg, found, self.ctx)
+            xml, rest = self._render(outcome.reply, msg)
+        except Exception:
+            log.exception("handler %s failed for %s %s", router.name, msg.kind, msg.dedup_key)
+            outcome, xml, rest = Outcome(None), None, []
+        try:
+            prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl,
+                                         outcome.effects)
+        except StoreError as exc:
+            # Without Redis we cannot deduplicate, but a pure reply has no side effects to repeat.
+            log.warning("store unavailable (%s); replying to %s without dedup", type(exc).__name__, msg.dedup_key)
+            prior = None
+        if prior is not None:
+            return self._replay(prior, env, time.monotonic() + self.deadline)
+        if rest:
+            self.executor.submit(self._deliver, msg, rest)
+        return 200, self.edge.seal(xml, env) if xml else SUCCESS
+
+    # -- other routers: claim, then handle under the deadline -----------------------------------
+
+    def _slow(self, router: Router, found: object, env: Envelope, started: float) -> tuple[int, str]:
+        msg = env.message
+        deadline = started + self.deadline
+        try:
+            prior = self.ctx.store.claim(msg.dedup_key, PENDING, self.ttl)
+        except StoreError as exc:
+            log.warning("store unavailable (%s); %s not handled", type(exc).__name__, msg.dedup_key)
+            return 200, self.edge.seal(render_reply(m.TextReply(BUSY_REPLY), msg), env)
+        if prior is not None:
+            return self._replay(prior, env, deadline)
+        task = _Task()
+        self.executor.submit(self._work, task, router, found, msg)
+        task.done.wait(max(0.0, deadline - time.monotonic()))
+        with task.lock:
+            if not task.done.is_set():
+                task.abandoned = True  # the worker thread will deliver the reply itself
+                log.info("%s missed the reply deadline; replying later", msg.dedup_key)
+                return 200, SUCCESS
+        return 200, self.edge.seal(task.xml, env) if task.xml else SUCCESS
+
+    def _work(self, task: _Task, router: Router, found: object, msg: m.Inbound) -> None:
+        reply: m.Reply | None = None
+        xml: str | None = None
+        rest: list[m.Reply] = []
+        try:
+            reply = router.handle(msg, found, self.ctx).reply
+            xml, rest = self._render(reply, msg)
+        except Exception:
+            log.exception("handler %s failed for %s %s", router.name, msg.kind, msg.dedup_key)
+            reply, xml, rest = None, None, []
+        with task.lock:
+            abandoned = task.abandoned
+            task.xml = xml
+            task.done.set()
+        if abandoned:
+            rest = self._split_all(reply)  # the passive answer was `success`: send all of it
+        try:
+            self.ctx.store.settle(msg.dedup_key, REPLY + xml.encode() if xml and not abandoned else SILENT, self.ttl)
+        except StoreError:
+            log.warning("could not record the outcome of %s", msg.dedup_key)
+        if rest:
+            self._deliver(msg, rest)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _render(self, reply: m.Reply | None, msg: m.Inbound) -> tuple[str | None, list[m.Reply]]:
+        """The passive XML, plus any text that did not fit and must follow by the API."""
+        if reply is None:
+            return None, []
+        if isinstance(reply, m.TextReply) and not fits_passive(reply.content):
+            parts = split_text(reply.content, 2047 - len(CONTINUED.encode()))
+            first = m.TextReply(parts[0] + CONTINUED)
+            return render_reply(first, msg), [m.TextReply(p) for p in parts[1:]]
+        return render_reply(reply, msg), []
+
+    @staticmethod
+    def _split_all(reply: m.Reply | None) -> list[m.Reply]:
+        if isinstance(reply, m.TextReply):
+            return [m.TextReply(p) for p in split_text(reply.content)]
+        return [reply] if reply is not None else []
+
+    def _replay(self, prior: bytes, env: Envelope, deadline: float) -> tuple[int, str]:
+        """A retry: answer exactly what the first delivery answered (waiting briefly if still running)."""
+        if prior == PENDING:
+            prior = self.ctx.store.wait_outcome(env.message.dedup_key, PENDING, deadline) or SILENT
+        log.info("retry of %s replayed", env.message.dedup_key)
+        if prior.startswith(REPLY):
+            return 200, self.edge.seal(prior[1:].decode("utf-8"), env)
+        return 200, SUCCESS
+
+    def _deliver(self, msg: m.Inbound, replies: list[m.Reply]) -> None:
+        try:
+            self.deliver(msg.openid, replies)
+        except Exception:
+            log.exception("late delivery failed for %s", msg.dedup_key)
+
+
+def make_deliver(api_getter: Callable[[], object | None], ctx: Context) -> Callable[[str, list[m.Reply]], None]:
+    """Send replies by the customer-service API; keep what fails for retryable reasons in the outbox."""
+
+    def deliver(openid: str, replies: list[m.Reply]) -> None:
+        api = api_getter()
+        for i, reply in enumerate(replies):
+            body = custom_message(reply, openid)
+            try:
+                if api is None:
+                    raise WeChatAPIError(-1, "no WeChat API client configured")
+                api.send_custom(body)  # type: ignore[attr-defined]
+            except WeChatAPIError as exc:
+                if exc.retryable:
+                    for pending in replies[i:]:
+                        ctx.store.push_outbox({"body": custom_message(pending, openid), "attempts": 0})
+                    log.warning("late reply queued for retry: %s", exc)
+                else:
+                    log.warning("late reply dropped: %s", exc)
+                return
+
+    return deliver

@@ -1,0 +1,43 @@
+"""The `/wechat` endpoint: a thin Flask adapter over `bot.intake`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from bot.wechat import WeChatRequestError
+
+bp = Blueprint("webhook", __name__)
+
+
+def _text(body: str, status: int = 200) -> Response:
+    xml = status == 200 and body.startswith("<")
+    return Response(body, status=status, mimetype="application/xml" if xml else "text/plain")
+
+
+@bp.get("/wechat")
+def verify() -> Response:
+    """WeChat's server-URL check: echo `echostr` only for a valid signature."""
+    try:
+        return _text(current_app.extensions["wxbot"].edge.verify_url(request.args))
+    except WeChatRequestError as exc:
+        return _text(exc.reason, exc.status)
+
+
+@bp.post("/wechat")
+def receive() -> Response:
+    bot = current_app.extensions["wxbot"]
+    limit = bot.config.webhook.max_body_bytes
+    if (request.content_length or 0) > limit:
+        return _text("body too large", 413)
+    body = request.stream.read(limit + 1)  # also bounds chunked bodies that declare no length
+    if len(body) > limit:
+        return _text("body too large", 413)
+    status, reply = bot.intake.receive(request.args, body)
+    return _text(reply, status)
+
+
+@bp.get("/healthz")
+def healthz() -> dict[str, object]:
+    """Liveness plus Redis reachability (the process is up either way, so always 200)."""
+    ok = current_app.extensions["wxbot"].store.ping()
+    return {"status": "ok" if ok else "degraded", "redis": ok}

@@ -1,0 +1,21 @@
+"""Message routing: one module per feature, and the one place their order is declared."""
+
+from __future__ import annotations
+
+from handlers import fallback, platform
+from handlers.base import Context, Dispatcher, Outcome, Router
+
+
+def dispatch_order() -> tuple[Router, ...]:
+    """The routers, in the order they are asked; the first that accepts a message handles it."""
+    return (
+        platform.PlatformEvents(),  # publish/mass-send results and silent events: never a reply
+        fallback.Fallback(),  # everything else: the polite default
+    )
+
+
+def build_dispatcher() -> Dispatcher:
+    return Dispatcher(dispatch_order())
+
+
+__all__ = ["Context", "Dispatcher", "Outcome", "Router", "build_dispatcher", "dispatch_order"]

@@ -1,0 +1,72 @@
+"""What every feature router looks like, and the context handed to it.
+
+A router first answers "is this mine?" (`check`, returning what it found or None); the
+dispatcher then calls `handle` with that finding, so a match is computed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from bot.config import Config
+from bot.messages import Inbound, Reply
+from bot.store import Effect, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A handler's answer: the reply (None: answer `success`, nothing shown) and counted effects."""
+
+    reply: Reply | None
+    effects: tuple[Effect, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """Services a handler may use; built once per app, never global."""
+
+    config: Config
+    store: Store
+    clock: Callable[[], datetime]  # timezone-aware "now"
+    pseudonym: Callable[[str], str]  # openid -> stable pseudonymous id
+    services: dict[str, Any] = field(default_factory=dict)  # feature services (rules, questions, api)
+
+    def today(self) -> str:
+        """The account-local date as YYYYMMDD, the bucket for daily statistics."""
+        return self.clock().astimezone(self.config.account.tz).strftime("%Y%m%d")
+
+
+class Router:
+    """One feature's message routing. Subclasses set `name` and implement `check` and `handle`."""
+
+    name: ClassVar[str] = "router"
+    # A pure router's `handle` reads only in-memory state and returns its writes as effects, so the
+    # webhook can answer with a single Redis round trip. Others run off the request thread under
+    # WeChat's deadline and may do I/O.
+    pure: ClassVar[bool] = True
+
+    def check(self, msg: Inbound, ctx: Context) -> object | None:
+        """What this router found in `msg` (handed to `handle`), or None when it is not ours."""
+        raise NotImplementedError
+
+    def handle(self, msg: Inbound, found: Any, ctx: Context) -> Outcome:
+        raise NotImplementedError
+
+
+class Dispatcher:
+    """Tries routers in their declared order; the first whose `check` accepts the message wins."""
+
+    def __init__(self, routers: tuple[Router, ...]) -> None:
+        if not routers:
+            raise ValueError("no routers")
+        self.routers = routers
+
+    def route(self, msg: Inbound, ctx: Context) -> tuple[Router, object]:
+        for router in self.routers:
+            found = router.check(msg, ctx)
+            if found is not None:
+                return router, found
+        raise LookupError(f"no router accepts {msg.kind}; the last router must accept everything")

@@ -1,0 +1,25 @@
+"""The answer to whatever no other feature handles: polite, never an error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import messages as m
+from handlers.base import Context, Outcome, Router
+
+MEDIA_REPLY = "您好，我们暂时只能阅读文字消息。请用文字描述您的问题，或发送“帮助”查看可咨询的内容。"
+
+
+class Fallback(Router):
+    name = "fallback"
+
+    def check(self, msg: m.Inbound, ctx: Context) -> object | None:
+        return msg.kind  # accepts everything: it is last in the dispatch order
+
+    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+        if isinstance(msg, m.Event):
+            return Outcome(None if not isinstance(msg, m.SubscribeEvent | m.ClickEvent | m.ScanEvent)
+                           else m.TextReply(ctx.config.webhook.default_reply))
+        if m.input_text(msg) is None and not isinstance(msg, m.UnknownMessage):
+            return Outcome(m.TextReply(MEDIA_REPLY))
+        return Outcome(m.TextReply(ctx.config.webhook.default_reply))
