@@ -18,7 +18,7 @@ from bot.privacy import Pseudonymizer
 from bot.store import DEFAULT_PREFIX, EmbeddedRedis, Store
 from bot.wechat import WeChatEdge
 from handlers import build_dispatcher
-from handlers.base import Context
+from handlers.base import Context, Dispatcher, Router
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,19 @@ def connect_store(env: Mapping[str, str]) -> Store:
     return Store.from_url(url, prefix=prefix)
 
 
+def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None = None) -> Bot:
+    """The bot's services without a web app (the scheduler process uses this too)."""
+    ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key))
+    api = build_api(config, store)
+    ctx.services["api"] = api
+    edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
+                      max_skew_seconds=config.webhook.dedup_ttl_seconds - 30)
+    intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(lambda: api, ctx))
+    return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config | None = None,
-               store: Store | None = None) -> Flask:
+               store: Store | None = None, routers: tuple[Router, ...] | None = None) -> Flask:
     """Build the web app: config, store, WeChat edge, dispatcher and blueprints."""
     app = Flask(__name__)
     app.config.from_mapping(JSON_AS_ASCII=False)
@@ -65,18 +76,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
         app.config.from_mapping(test_config)
     config = config or load_config()
     app.config["SECRET_KEY"] = config.secret_key
-    store = store or connect_store(os.environ)
+    app.extensions["wxbot"] = build_bot(config, store or connect_store(os.environ), routers)
 
-    pseudonym = Pseudonymizer(config.secret_key)
-    ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=pseudonym)
-    api = build_api(config, store)
-    ctx.services["api"] = api
-    edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
-                      max_skew_seconds=config.webhook.dedup_ttl_seconds - 30)
-    intake = Intake(edge, build_dispatcher(), ctx, make_deliver(lambda: api, ctx))
-    app.extensions["wxbot"] = Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
-
-    from bot import webhook
+    from bot import cli, webhook
 
     app.register_blueprint(webhook.bp)
+    cli.init_app(app)
     return app

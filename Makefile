@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+
+.PHONY: run test lint bench install clean
+
+$(RUNTIME): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(DEV): $(RUNTIME) requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(DEV)
+
+## Start the whole service on 127.0.0.1:8000 (HOST/PORT override); Ctrl-C stops it.
+run: $(RUNTIME)
+	$(PY) -m bot run
+
+## Lint, type-check and run the whole test suite.
+test: $(DEV)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+lint: $(DEV)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+## Benchmarks (figures go in the README).
+bench: $(DEV)
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

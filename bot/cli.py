@@ -1,0 +1,218 @@
+"""Command line: `python -m bot run | simulate | fake-wechat | ...`.
+
+Commands that need the bot's services run inside the app (registered on `app.cli` by `init_app`);
+`run`, `simulate` and `fake-wechat` work without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from types import FrameType
+
+import click
+import requests
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from bot.config import Config, ConfigError, load_config
+
+
+def _config_or_exit() -> Config:
+    try:
+        return load_config()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# run: the whole service in the foreground
+
+
+@click.command("run")
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")), show_default="$PORT or 8000")
+@click.option("--workers", type=int, show_default="$WEB_CONCURRENCY or 2 per core",
+              default=lambda: int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or 2 * (os.cpu_count() or 1))
+def run_command(host: str, port: int, workers: int) -> None:
+    """Start the web server (gunicorn), the scheduler and, when needed, Redis and the fake WeChat API."""
+    from bot.store import EmbeddedRedis
+
+    config = _config_or_exit()
+    env = dict(os.environ)
+    children: list[subprocess.Popen[bytes]] = []
+    embedded = None
+    notes = []
+    if not env.get("REDIS_URL"):
+        data_dir = env.get("BOT_DATA_DIR", "data")
+        embedded = EmbeddedRedis(data_dir)
+        env["REDIS_URL"] = embedded.url
+        notes.append(f"Redis: embedded, persisted under {data_dir}/")
+    else:
+        notes.append("Redis: $REDIS_URL")
+    if not config.wechat.app_secret and not env.get("WECHAT_API_BASE_URL"):
+        fake_port = _free_port()
+        env["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"
+        env["WECHAT_APP_SECRET"] = "fake-secret-for-local-runs"
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "bot", "fake-wechat", "--port", str(fake_port),
+             "--appid", config.wechat.app_id, "--secret", env["WECHAT_APP_SECRET"],
+             "--webhook-url", f"http://{host}:{port}/wechat"],
+            env=env))
+        notes.append(f"WeChat API: our fake server at {env['WECHAT_API_BASE_URL']} (no WECHAT_APP_SECRET set)")
+    children.append(subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
+         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "info"],
+        env=env))
+    children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env))
+    click.echo(f"Serving http://{host}:{port}/wechat ({workers} workers). " + "; ".join(notes) + ".")
+    click.echo("Try it: python -m bot simulate 问卷    (Ctrl-C stops everything)")
+
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while not stopping:
+            try:
+                pid, status = os.wait()
+            except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
+                continue
+            except ChildProcessError:
+                break
+            if any(c.pid == pid for c in children):
+                code = os.waitstatus_to_exitcode(status) or 1
+                click.echo(f"a service process exited (code {code}); stopping everything", err=True)
+                break
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded is not None:
+            embedded.close()
+    sys.exit(0 if stopping else code)
+
+
+# --------------------------------------------------------------------------------------------------
+# simulate: be WeChat for one message
+
+
+@click.command("simulate")
+@click.argument("text", required=False, default="")
+@click.option("--event", help="Send an event instead of a text message.",
+              type=click.Choice(["subscribe", "unsubscribe", "SCAN", "CLICK", "VIEW"], case_sensitive=False))
+@click.option("--click", "click_key", help="Send a menu CLICK event with this key.")
+@click.option("--voice", is_flag=True, help="Send TEXT as a voice message's recognised text.")
+@click.option("--openid", default="o_simulated_follower_0001", show_default=True)
+@click.option("--msg-id", type=int, help="Fixed MsgId (send twice to see a retry replayed).")
+@click.option("--aes", is_flag=True, help="Encrypt the push (safe mode) and decrypt the reply.")
+@click.option("--url", show_default="http://$HOST:$PORT/wechat",
+              default=lambda: f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/wechat")
+def simulate_command(text: str, event: str | None, click_key: str | None, voice: bool, openid: str,
+                     msg_id: int | None, aes: bool, url: str) -> None:
+    """Send TEXT (or an event) to the running server as WeChat would, and print the reply."""
+    from bot.simulator import Account, message_xml, read_reply, signed_request
+
+    config = _config_or_exit()
+    wx = config.wechat
+    account = Account(wx.token, wx.app_id, wx.encoding_aes_key, config.account.original_id)
+    if aes and not account.aes_key:
+        raise click.ClickException("--aes needs wechat.encoding_aes_key (or WECHAT_ENCODING_AES_KEY)")
+    if click_key:
+        xml = message_xml(account, openid, event="CLICK", event_key=click_key)
+    elif event:
+        xml = message_xml(account, openid, event=event if event.upper() in ("SCAN", "CLICK", "VIEW") else event.lower())
+    elif voice:
+        xml = message_xml(account, openid, recognition=text, msg_id=msg_id)
+    elif text:
+        xml = message_xml(account, openid, text=text, msg_id=msg_id)
+    else:
+        raise click.UsageError("give TEXT to send, or --event / --click")
+    query, body = signed_request(account, xml, aes=aes)
+    try:
+        res = requests.post(url, params=query, data=body, timeout=10,
+                            headers={"Content-Type": "text/xml; charset=utf-8"})
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot reach {url}: {type(exc).__name__} (is `make run` running?)") from None
+    if res.status_code != 200:
+        raise click.ClickException(f"server answered HTTP {res.status_code}: {res.text[:200]}")
+    click.echo(read_reply(account, res.content.decode("utf-8")).show())
+
+
+# --------------------------------------------------------------------------------------------------
+# fake-wechat: our stand-in for api.weixin.qq.com
+
+
+@click.command("fake-wechat")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8001, show_default=True)
+@click.option("--appid", default="wxdev0000000000001", show_default=True)
+@click.option("--secret", show_default="$WECHAT_APP_SECRET",
+              default=lambda: os.environ.get("WECHAT_APP_SECRET", "fake-secret"))
+@click.option("--webhook-url", help="Where to push PUBLISHJOBFINISH events (the bot's /wechat).")
+@click.option("--webhook-token", help="Token to sign pushes with (default: the config's).",
+              default=lambda: os.environ.get("WECHAT_TOKEN", ""))
+def fake_wechat_command(host: str, port: int, appid: str, secret: str, webhook_url: str | None,
+                        webhook_token: str) -> None:
+    """Serve a fake WeChat API (token, messages, drafts, publishing) on loopback, for tests and local runs."""
+    from bot.fake_wechat import FakeAccount, serve
+
+    # The config, when readable, supplies the account id and the token that signs pushes.
+    try:
+        config = load_config()
+        original_id, config_token = config.account.original_id, config.wechat.token
+    except ConfigError:
+        original_id, config_token = "gh_000000000000", ""
+    account = FakeAccount(appid=appid, secret=secret, original_id=original_id)
+    serve(host, port, account, webhook_url, (webhook_token or config_token) if webhook_url else None)
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands inside the app
+
+
+@click.command("outbox")
+def outbox_command() -> None:
+    """Send late replies waiting in the outbox now."""
+    from scheduler.jobs import deliver_outbox
+
+    bot = current_app.extensions["wxbot"]
+    click.echo(f"sent {deliver_outbox(bot.store, bot.api)}; waiting {bot.store.outbox_size()}")
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands that need the app's services."""
+    app.cli.add_command(outbox_command)
+
+
+def main() -> None:
+    from bot import create_app
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    group = FlaskGroup(create_app=lambda: create_app(), add_default_commands=False, add_version_option=False,
+                       load_dotenv=False, help="WeChat official-account bot.")
+    # Flask's --app/--env-file/--debug options do not apply: the app is always this bot's.
+    group.params = [p for p in group.params if p.name not in ("app", "env_file", "debug")]
+    for command in (run_command, simulate_command, fake_wechat_command):
+        group.add_command(command)
+    group.main(prog_name="python -m bot")

@@ -1,0 +1,1335 @@
+"""A fake WeChat official-account API server for tests and local runs.
+
+It speaks WeChat's real HTTP/JSON protocol (see /work/shared/wechat-protocol.md, sections 6-10) on loopback,
+records every call, lets tests inject faults, and pushes PUBLISHJOBFINISH events to the bot's webhook.
+All state lives in one `FakeWeChatState` guarded by a single lock: this is a single-process test double.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+import flask
+import requests
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+JsonDict = dict[str, Any]
+
+MAX_BODY_BYTES = 20 * 1024 * 1024  # larger request bodies get HTTP 413
+IMAGE_MAX_BYTES = 10 * 1024 * 1024  # add_material?type=image (protocol doc section 8.2)
+THUMB_MAX_BYTES = 64 * 1024  # add_material?type=thumb
+UPLOADIMG_MAX_BYTES = 1024 * 1024  # media/uploadimg (section 8.1)
+TITLE_MAX_CHARS = 32
+AUTHOR_MAX_CHARS = 16
+DIGEST_MAX_CHARS = 128
+CONTENT_MAX_CHARS = 20_000
+CONTENT_MAX_BYTES = 1024 * 1024
+MAX_DRAFT_ARTICLES = 8
+CLIENTMSGID_MAX_BYTES = 64
+DEFAULT_EXPIRES_IN = 7200
+# WeChat keeps an old token usable 300 s out of a 7200 s lifetime; the fake scales that ratio so that
+# tests with short lifetimes keep the same semantics.
+OVERLAP_RATIO = 300 / 7200
+# Per the official docs, PUBLISHJOBFINISH comes from the "mphelper" (群发助手) openid; this is a fixed fake.
+MPHELPER_OPENID = "oFakeMpHelper000000000000000"
+FINAL_PUBLISH_STATUSES = frozenset({0, 2, 3, 4, 5, 6})
+PUBLISHING = 1
+
+ERRMSGS: Mapping[int, str] = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40004: "invalid media type",
+    40005: "invalid file type",
+    40007: "invalid media_id",
+    40008: "invalid message type",
+    40009: "invalid image size",
+    40013: "invalid appid",
+    40014: "invalid access_token",
+    40033: "invalid charset. please check your request, if include \\uxxxx will create fail!",
+    40125: "invalid appsecret",
+    40164: "invalid ip, not in whitelist",
+    41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
+    41005: "media data missing",
+    42001: "access_token expired",
+    43001: "require GET method",
+    43002: "require POST method",
+    43004: "require subscribe",
+    44002: "empty post data",
+    44003: "empty news data",
+    44004: "empty content",
+    45002: "content size out of limit",
+    45003: "title size out of limit",
+    45004: "description size out of limit",
+    45008: "article size out of limit",
+    45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit",
+    45015: "response out of time limit or subscription is canceled",
+    45047: "out of response count limit",
+    45065: "clientmsgid exist",
+    45066: "same clientmsgid retry too fast",
+    45067: "clientmsgid size out of limit",
+    45110: "author size out of limit",
+    47001: "data format error",
+    48001: "api unauthorized",
+    53502: "invalid publish_id",
+    53600: "invalid article_id",
+}
+
+# A `\uXXXX` escape preceded by an even number of backslashes (an escaped backslash followed by "u" is fine).
+_UNICODE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
+_REDACTED = "***"
+_REDACT_KEYS = frozenset({"access_token", "secret"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Value types
+
+
+@dataclass
+class FakeAccount:
+    """Credentials of one fake official account."""
+
+    appid: str = "wxfake0000000000"
+    secret: str = "fake-secret"
+    original_id: str = "gh_fake00000000"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected fault: what to answer instead of the real result, for which path, how often."""
+
+    path: str
+    times: int = 1
+    errcode: int | None = None
+    errmsg: str | None = None
+    http_status: int | None = None
+    delay: float | None = None
+    publish_status: int | None = None
+    fail_idx: tuple[int, ...] = ()
+
+    @property
+    def is_publish_fault(self) -> bool:
+        """True if this fault decides how the next submitted publish job ends."""
+        return self.publish_status is not None
+
+    def matches(self, path: str) -> bool:
+        """True if this fault applies to a request for `path`."""
+        return self.path in ("*", path)
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One API call as the fake saw it; secrets and tokens in query/body are redacted."""
+
+    seq: int
+    time: float
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    appid: str | None
+    http_status: int
+    errcode: int | None
+    fault: str | None
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A customer-service message accepted by /cgi-bin/message/custom/send."""
+
+    seq: int
+    appid: str
+    touser: str
+    msgtype: str
+    body: JsonDict
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """Outcome of one PUBLISHJOBFINISH push to the webhook."""
+
+    seq: int
+    publish_id: str
+    publish_status: int
+    url: str
+    http_status: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file part of a multipart request."""
+
+    field: str
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """A /cgi-bin request reduced to what the fake needs; independent of Flask."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: bytes = b""
+    form: dict[str, str] = field(default_factory=dict)
+    files: tuple[UploadedFile, ...] = ()
+
+    def file(self, name: str) -> UploadedFile | None:
+        """The first uploaded file in field `name`, if any."""
+        return next((f for f in self.files if f.field == name), None)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """What the fake answers: a JSON payload, or a non-JSON text body (for injected 5xx)."""
+
+    status: int = 200
+    payload: JsonDict | None = None
+    text: str | None = None
+
+    @property
+    def errcode(self) -> int | None:
+        """The WeChat errcode (0 when the payload has none), or None for a non-JSON body."""
+        if self.payload is None:
+            return None
+        return int(self.payload.get("errcode", 0))
+
+
+@dataclass
+class _Token:
+    appid: str
+    expires_at: float
+    stable: bool
+    superseded: bool = False  # a newer token exists; once expired it answers 40001 "not latest"
+    revoked: bool = False  # force_refresh killed it at once
+
+
+@dataclass
+class _Material:
+    media_id: str
+    type: str
+    filename: str
+    size: int
+    url: str
+
+
+@dataclass
+class _Draft:
+    media_id: str
+    appid: str
+    articles: list[JsonDict]
+
+
+@dataclass
+class _PublishJob:
+    publish_id: str
+    msg_data_id: int
+    appid: str
+    media_id: str
+    articles: list[JsonDict]
+    planned_status: int
+    planned_fail_idx: list[int]
+    status: int = PUBLISHING
+    fail_idx: list[int] = field(default_factory=list)
+    polls: int = 0
+    article_id: str | None = None
+    article_urls: list[str] = field(default_factory=list)
+
+    def get_response(self) -> JsonDict:
+        """The /freepublish/get answer for this job in its current state (shape of the official samples)."""
+        out: JsonDict = {"publish_id": self.publish_id, "publish_status": self.status}
+        if self.article_id is not None:
+            out["article_id"] = self.article_id
+        if self.status == 0:
+            out["article_detail"] = {
+                "count": len(self.article_urls),
+                "item": [{"idx": i, "article_url": u} for i, u in enumerate(self.article_urls, 1)],
+            }
+        out["fail_idx"] = list(self.fail_idx)
+        return out
+
+
+@dataclass
+class _MassSend:
+    msg_id: int
+    msg_data_id: int
+    appid: str
+    clientmsgid: str | None
+    msgtype: str
+    media_id: str | None
+    is_to_all: bool
+    tag_id: Any
+
+
+class _WeChatError(Exception):
+    """Raised by endpoint handlers; becomes `{"errcode", "errmsg"}` with HTTP 200."""
+
+    def __init__(self, errcode: int, errmsg: str | None = None, **extra: Any) -> None:
+        super().__init__(errcode)
+        self.errcode = errcode
+        self.errmsg = errmsg if errmsg is not None else ERRMSGS.get(errcode, "error")
+        self.extra = extra
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    needs_token: bool
+    handler: Callable[[ApiRequest, str | None], JsonDict]
+
+
+def _error(errcode: int, errmsg: str | None = None) -> ApiResponse:
+    """An error answered the way WeChat does it: HTTP 200 with errcode/errmsg."""
+    return ApiResponse(payload={"errcode": errcode, "errmsg": errmsg or ERRMSGS.get(errcode, "error")})
+
+
+def signature(token: str, timestamp: str, nonce: str) -> str:
+    """WeChat's push signature: sha1 over the sorted, concatenated token/timestamp/nonce."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode("utf-8")).hexdigest()
+
+
+def publish_event_xml(
+    original_id: str, publish_id: str, status: int, article_id: str | None, article_urls: Sequence[str],
+    fail_idx: Sequence[int], create_time: int,
+) -> str:
+    """The plaintext PUBLISHJOBFINISH push body, shaped like the official samples (success or failure)."""
+    info = [f"<publish_id>{publish_id}</publish_id>", f"<publish_status>{status}</publish_status>"]
+    if article_id is not None:
+        info.append(f"<article_id><![CDATA[{article_id}]]></article_id>")
+    if status == 0:
+        items = "".join(
+            f"<item><idx>{i}</idx><article_url><![CDATA[{url}]]></article_url></item>"
+            for i, url in enumerate(article_urls, 1)
+        )
+        info.append(f"<article_detail><count>{len(article_urls)}</count>{items}</article_detail>")
+    # Failures list the failed article numbers as repeated <fail_idx> elements, as in the official sample.
+    info.extend(f"<fail_idx>{i}</fail_idx>" for i in fail_idx)
+    return (
+        "<xml>"
+        f"<ToUserName><![CDATA[{original_id}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{MPHELPER_OPENID}]]></FromUserName>"
+        f"<CreateTime>{create_time}</CreateTime>"
+        "<MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
+        f"<PublishEventInfo>{''.join(info)}</PublishEventInfo>"
+        "</xml>"
+    )
+
+
+def _redact(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (_REDACTED if k in _REDACT_KEYS else v) for k, v in mapping.items()}
+
+
+def _body_summary(req: ApiRequest) -> Any:
+    """What the call log keeps of a request body: parsed JSON, a multipart summary, or a text excerpt."""
+    if req.files or req.form:
+        return {
+            "form": _redact(req.form),
+            "files": [{"field": f.field, "filename": f.filename, "size": len(f.data)} for f in req.files],
+        }
+    if not req.body:
+        return None
+    try:
+        data = json.loads(req.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return req.body[:2000].decode("utf-8", "replace")
+    return _redact(data) if isinstance(data, dict) else data
+
+
+def _parse_json(req: ApiRequest) -> JsonDict:
+    """The request body as a JSON object, or the WeChat error for an empty/invalid body."""
+    if not req.body.strip():
+        raise _WeChatError(44002)
+    try:
+        data = json.loads(req.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _WeChatError(47001, f"data format error hint: {exc}") from None
+    if not isinstance(data, dict):
+        raise _WeChatError(47001)
+    return data
+
+
+def _new_id() -> str:
+    # Same alphabet and length (43) as real permanent media_ids and article_ids.
+    return secrets.token_urlsafe(32)
+
+
+# --------------------------------------------------------------------------------------------------
+# State
+
+
+class FakeWeChatState:
+    """Everything the fake knows: accounts, tokens, calls, faults, materials, drafts, publish jobs, sends.
+
+    One lock guards it all; handlers hold it while they run (they are fast), never while waiting on a delay
+    fault or pushing to the webhook.
+    """
+
+    def __init__(
+        self,
+        account: FakeAccount | None = None,
+        *,
+        webhook_url: str | None = None,
+        webhook_token: str | None = None,
+        expires_in: int = DEFAULT_EXPIRES_IN,
+        token_overlap: float | None = None,
+        publish_polls: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`publish_polls`: freepublish/get answers "publishing" this many times, then finishes (-1: never).
+
+        `token_overlap`: how long a superseded token stays valid; None = expires_in * 300/7200.
+        `clock` drives token expiry only, so tests may substitute a fake one.
+        """
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._clock = clock
+        self._accounts: dict[str, FakeAccount] = {}
+        self._tokens: dict[str, _Token] = {}
+        self._stable: dict[str, str] = {}  # appid -> current stable token
+        self._expires_in = expires_in
+        self._token_overlap = token_overlap
+        self._publish_polls = publish_polls
+        self._webhook_url: str | None = None
+        self._webhook_token: str | None = None
+        self.set_webhook(webhook_url, webhook_token)
+        self._release = threading.Event()
+        self._push_threads: list[threading.Thread] = []
+        self._pending_pushes: list[_PublishJob] = []
+        self._seq = 0
+        self._publish_seq = 2247503050
+        self._msg_id_seq = 1000000000
+        self._msg_data_seq = 2247483648
+        self._calls: list[RecordedCall] = []
+        self._faults: list[Fault] = []
+        self._messages: list[SentMessage] = []
+        self._materials: dict[str, _Material] = {}
+        self._drafts: dict[str, _Draft] = {}
+        self._jobs: dict[str, _PublishJob] = {}
+        self._article_ids: set[str] = set()
+        self._mass_sends: list[_MassSend] = []
+        self._clientmsgids: dict[tuple[str, str], int] = {}
+        self._pushes: list[PushResult] = []
+        self.add_account(account or FakeAccount())
+        self._routes: dict[str, _Route] = {
+            "/cgi-bin/token": _Route("GET", False, self._api_token),
+            "/cgi-bin/stable_token": _Route("POST", False, self._api_stable_token),
+            "/cgi-bin/message/custom/send": _Route("POST", True, self._api_custom_send),
+            "/cgi-bin/material/add_material": _Route("POST", True, self._api_add_material),
+            "/cgi-bin/media/uploadimg": _Route("POST", True, self._api_uploadimg),
+            "/cgi-bin/draft/add": _Route("POST", True, self._api_draft_add),
+            "/cgi-bin/freepublish/submit": _Route("POST", True, self._api_publish_submit),
+            "/cgi-bin/freepublish/get": _Route("POST", True, self._api_publish_get),
+            "/cgi-bin/message/mass/sendall": _Route("POST", True, self._api_mass_sendall),
+        }
+
+    # ---- configuration -------------------------------------------------------------------------
+
+    @property
+    def account(self) -> FakeAccount:
+        """The first (default) account."""
+        with self._lock:
+            return next(iter(self._accounts.values()))
+
+    def add_account(self, account: FakeAccount) -> None:
+        """Register another account (appid must be unique)."""
+        with self._lock:
+            if account.appid in self._accounts:
+                raise ValueError(f"account {account.appid} already exists")
+            self._accounts[account.appid] = dataclasses.replace(account)
+
+    def set_webhook(self, url: str | None, token: str | None) -> None:
+        """Where PUBLISHJOBFINISH events go and the token they are signed with (None disables pushes)."""
+        if url is not None and not token:
+            raise ValueError("webhook_token is required when webhook_url is set (pushes are signed)")
+        with self._lock:
+            self._webhook_url, self._webhook_token = url, token
+
+    def configure(
+        self, *, expires_in: int | None = None, token_overlap: float | None = None, publish_polls: int | None = None
+    ) -> None:
+        """Change token lifetime (for tokens issued from now on), token overlap, or polls-until-finished."""
+        if expires_in is not None and expires_in <= 0:
+            raise ValueError("expires_in must be positive")
+        if token_overlap is not None and token_overlap < 0:
+            raise ValueError("token_overlap must be >= 0")
+        with self._lock:
+            if expires_in is not None:
+                self._expires_in = expires_in
+            if token_overlap is not None:
+                self._token_overlap = token_overlap
+            if publish_polls is not None:
+                self._publish_polls = publish_polls
+
+    # ---- test controls -------------------------------------------------------------------------
+
+    def inject(
+        self,
+        path: str,
+        *,
+        times: int = 1,
+        errcode: int | None = None,
+        errmsg: str | None = None,
+        http_status: int | None = None,
+        delay: float | None = None,
+        publish_status: int | None = None,
+        fail_idx: Sequence[int] = (),
+    ) -> Fault:
+        """Queue a fault for `path` (exact /cgi-bin/... path or "*"); faults are consumed in order.
+
+        errcode[/errmsg]: answer that error; http_status: answer a non-JSON 4xx/5xx; delay: wait that many
+        seconds first (released early by reset/release_delays/stop; may combine with errcode or http_status);
+        publish_status[/fail_idx]: the next submitted publish job ends in that state. times=-1: forever.
+        """
+        if not (path == "*" or path.startswith("/cgi-bin/")):
+            raise ValueError("path must be '*' or start with /cgi-bin/")
+        if times == 0 or times < -1:
+            raise ValueError("times must be >= 1, or -1 for forever")
+        if errcode is not None and http_status is not None:
+            raise ValueError("errcode and http_status are exclusive")
+        if http_status is not None and not 400 <= http_status <= 599:
+            raise ValueError("http_status must be 4xx or 5xx")
+        if delay is not None and delay < 0:
+            raise ValueError("delay must be >= 0")
+        if publish_status is not None:
+            if publish_status not in FINAL_PUBLISH_STATUSES:
+                raise ValueError(f"publish_status must be one of {sorted(FINAL_PUBLISH_STATUSES)}")
+            if errcode is not None or http_status is not None or delay is not None:
+                raise ValueError("publish_status cannot be combined with other fault kinds")
+            if path not in ("*", "/cgi-bin/freepublish/submit"):
+                raise ValueError("publish_status faults apply to '/cgi-bin/freepublish/submit' (or '*')")
+        elif errcode is None and http_status is None and delay is None:
+            raise ValueError("a fault needs errcode, http_status, delay or publish_status")
+        fault = Fault(path, times, errcode, errmsg, http_status, delay, publish_status, tuple(fail_idx))
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def faults(self) -> list[Fault]:
+        """Faults not yet consumed, in order."""
+        with self._lock:
+            return list(self._faults)
+
+    def release_delays(self) -> None:
+        """Let every request currently held by a delay fault answer now."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()  # later delays wait again
+
+    def reset(self) -> None:
+        """Forget calls, faults, messages, materials, drafts, jobs, sends and pushes; keep accounts and tokens.
+
+        Tokens survive so that a client which cached one keeps working across tests.
+        """
+        self.release_delays()
+        with self._lock:
+            self._calls.clear()
+            self._faults.clear()
+            self._messages.clear()
+            self._materials.clear()
+            self._drafts.clear()
+            self._jobs.clear()
+            self._article_ids.clear()
+            self._mass_sends.clear()
+            self._clientmsgids.clear()
+            self._pushes.clear()
+            self._pending_pushes.clear()
+            self._changed.notify_all()
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired (next use answers 42001)."""
+        with self._lock:
+            now = self._clock()
+            for tok in self._tokens.values():
+                tok.expires_at = min(tok.expires_at, now)
+
+    def calls(self, path: str | None = None, since: int = 0) -> list[RecordedCall]:
+        """Recorded API calls (optionally for one path, or with seq > `since`), oldest first."""
+        with self._lock:
+            return [c for c in self._calls if (path is None or c.path == path) and c.seq > since]
+
+    def wait_calls(self, count: int, path: str | None = None, timeout: float = 5.0) -> list[RecordedCall]:
+        """Block until at least `count` calls (for `path`) are recorded; TimeoutError otherwise."""
+        with self._changed:
+            if not self._changed.wait_for(
+                lambda: sum(1 for c in self._calls if path is None or c.path == path) >= count, timeout
+            ):
+                raise TimeoutError(f"fewer than {count} calls to {path or 'any path'} within {timeout}s")
+            return [c for c in self._calls if path is None or c.path == path]
+
+    def custom_messages(self) -> list[SentMessage]:
+        """Customer-service messages accepted so far."""
+        with self._lock:
+            return list(self._messages)
+
+    def pushes(self) -> list[PushResult]:
+        """Finished PUBLISHJOBFINISH pushes with their HTTP status (or error)."""
+        with self._lock:
+            return list(self._pushes)
+
+    def wait_pushes(self, count: int, timeout: float = 5.0) -> list[PushResult]:
+        """Block until at least `count` pushes have completed; TimeoutError otherwise."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._pushes) >= count, timeout):
+                raise TimeoutError(f"fewer than {count} webhook pushes within {timeout}s")
+            return list(self._pushes)
+
+    def join_pushes(self, timeout: float = 10.0) -> None:
+        """Wait for push threads still running (used on shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._push_threads)
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def publish_job(self, publish_id: str) -> JsonDict:
+        """The job as freepublish/get would show it now (without counting as a poll); KeyError if unknown."""
+        with self._lock:
+            return self._jobs[str(publish_id)].get_response()
+
+    def finish_publish(
+        self, publish_id: str, status: int | None = None, fail_idx: Sequence[int] | None = None
+    ) -> JsonDict:
+        """Finish a publishing job now (and push the event); status None = its planned status (0 unless injected).
+
+        KeyError if unknown, ValueError if it already finished or the status is not final.
+        """
+        with self._lock:
+            job = self._jobs[str(publish_id)]
+            if job.status != PUBLISHING:
+                raise ValueError(f"publish job {publish_id} already finished with status {job.status}")
+            if status is not None and status not in FINAL_PUBLISH_STATUSES:
+                raise ValueError(f"status must be one of {sorted(FINAL_PUBLISH_STATUSES)}")
+            self._finish_job(job, status, fail_idx)
+            result = job.get_response()
+        self._start_pending_pushes()
+        return result
+
+    def push_publish_event(self, publish_id: str) -> None:
+        """(Re)send the PUBLISHJOBFINISH event of a finished job in the background (see `wait_pushes`)."""
+        with self._lock:
+            job = self._jobs[str(publish_id)]
+            if job.status == PUBLISHING:
+                raise ValueError(f"publish job {publish_id} is still publishing")
+            if self._webhook_url is None:
+                raise ValueError("no webhook_url configured")
+            self._pending_pushes.append(job)
+        self._start_pending_pushes()
+
+    def snapshot(self) -> JsonDict:
+        """A JSON-able summary of drafts, publish jobs, mass sends, materials, pushes, faults and settings."""
+        with self._lock:
+            return {
+                "accounts": [a.appid for a in self._accounts.values()],
+                "config": {
+                    "expires_in": self._expires_in,
+                    "token_overlap": self._overlap(),
+                    "publish_polls": self._publish_polls,
+                    "webhook_url": self._webhook_url,
+                },
+                "tokens": len(self._tokens),
+                "materials": [dataclasses.asdict(m) for m in self._materials.values()],
+                "drafts": [
+                    {"media_id": d.media_id, "appid": d.appid, "titles": [a.get("title") for a in d.articles]}
+                    for d in self._drafts.values()
+                ],
+                "publish_jobs": [
+                    {**j.get_response(), "media_id": j.media_id, "msg_data_id": j.msg_data_id, "polls": j.polls}
+                    for j in self._jobs.values()
+                ],
+                "mass_sends": [dataclasses.asdict(m) for m in self._mass_sends],
+                "custom_messages": len(self._messages),
+                "pushes": [dataclasses.asdict(p) for p in self._pushes],
+                "faults": [dataclasses.asdict(f) for f in self._faults],
+            }
+
+    # ---- request handling ------------------------------------------------------------------------
+
+    def handle(self, req: ApiRequest) -> ApiResponse:
+        """Answer one /cgi-bin request: apply faults, check the token, run the endpoint, record the call."""
+        with self._lock:
+            fault, release = self._take_fault(req.path), self._release
+        if fault is not None and fault.delay:
+            release.wait(fault.delay)
+        with self._lock:
+            appid: str | None = None
+            if fault is not None and fault.http_status is not None:
+                response = ApiResponse(
+                    status=fault.http_status,
+                    text=f"<html><body><h1>{fault.http_status} fake upstream error</h1></body></html>",
+                )
+            elif fault is not None and fault.errcode is not None:
+                response = _error(fault.errcode, fault.errmsg)
+            else:
+                response, appid = self._dispatch(req)
+            self._record(req, response, appid, fault)
+        self._start_pending_pushes()
+        return response
+
+    def record_oversized(self, req: ApiRequest) -> None:
+        """Record a call rejected with HTTP 413 before its body was read."""
+        with self._lock:
+            self._record(req, ApiResponse(status=413, text="request body too large"), None, None)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        for i, fault in enumerate(self._faults):
+            if fault.is_publish_fault or not fault.matches(path):
+                continue
+            self._consume(i)
+            return fault
+        return None
+
+    def _consume(self, index: int) -> None:
+        fault = self._faults[index]
+        if fault.times == -1:
+            return
+        if fault.times == 1:
+            del self._faults[index]
+        else:
+            self._faults[index] = dataclasses.replace(fault, times=fault.times - 1)
+
+    def _dispatch(self, req: ApiRequest) -> tuple[ApiResponse, str | None]:
+        route = self._routes.get(req.path)
+        if route is None:
+            return ApiResponse(
+                status=404, payload={"errcode": 404, "errmsg": f"fake wechat: no endpoint {req.path}"}
+            ), None
+        if req.method != route.method:
+            return _error(43001 if route.method == "GET" else 43002), None
+        appid: str | None = None
+        try:
+            if route.needs_token:
+                appid = self._check_token(req.query.get("access_token"))
+            return ApiResponse(payload=route.handler(req, appid)), appid
+        except _WeChatError as exc:
+            return ApiResponse(payload={"errcode": exc.errcode, "errmsg": exc.errmsg, **exc.extra}), appid
+
+    def _record(self, req: ApiRequest, response: ApiResponse, appid: str | None, fault: Fault | None) -> None:
+        self._seq += 1
+        body = _body_summary(req)
+        if appid is None and req.path == "/cgi-bin/token":
+            appid = req.query.get("appid") or None
+        elif appid is None and req.path == "/cgi-bin/stable_token" and isinstance(body, dict):
+            appid = str(body.get("appid") or "") or None
+        kind = None
+        if fault is not None:
+            kind = "delay"
+            if fault.http_status is not None:
+                kind = "http_status"
+            elif fault.errcode is not None:
+                kind = "errcode"
+        self._calls.append(
+            RecordedCall(
+                seq=self._seq,
+                time=time.time(),
+                method=req.method,
+                path=req.path,
+                query=_redact(req.query),
+                body=body,
+                appid=appid,
+                http_status=response.status,
+                errcode=response.errcode,
+                fault=kind,
+            )
+        )
+        self._changed.notify_all()
+
+    # ---- tokens ----------------------------------------------------------------------------------
+
+    def _overlap(self) -> float:
+        return self._token_overlap if self._token_overlap is not None else self._expires_in * OVERLAP_RATIO
+
+    def _check_credentials(self, grant_type: Any, appid: Any, secret: Any) -> str:
+        if grant_type != "client_credential":
+            raise _WeChatError(40002)
+        if not appid:
+            raise _WeChatError(41002)
+        if not secret:
+            raise _WeChatError(41004)
+        account = self._accounts.get(str(appid))
+        if account is None:
+            raise _WeChatError(40013)
+        if secret != account.secret:
+            raise _WeChatError(40125)
+        return account.appid
+
+    def _issue(self, appid: str, stable: bool) -> str:
+        token = secrets.token_urlsafe(102)  # 136 chars of [A-Za-z0-9_-], like real tokens (reserve 512)
+        self._tokens[token] = _Token(appid, self._clock() + self._expires_in, stable)
+        return token
+
+    def _check_token(self, token: str | None) -> str:
+        if not token:
+            raise _WeChatError(41001)
+        record = self._tokens.get(token)
+        if record is None or record.revoked:
+            raise _WeChatError(40001)
+        if self._clock() >= record.expires_at:
+            raise _WeChatError(40001 if record.superseded else 42001)
+        return record.appid
+
+    def _api_token(self, req: ApiRequest, _appid: str | None) -> JsonDict:
+        q = req.query
+        appid = self._check_credentials(q.get("grant_type"), q.get("appid"), q.get("secret"))
+        # A new /token token supersedes the older ones; they stay valid for the overlap window only.
+        limit = self._clock() + self._overlap()
+        for tok in self._tokens.values():
+            if tok.appid == appid and not tok.stable and not tok.superseded:
+                tok.superseded = True
+                tok.expires_at = min(tok.expires_at, limit)
+        return {"access_token": self._issue(appid, stable=False), "expires_in": self._expires_in}
+
+    def _api_stable_token(self, req: ApiRequest, _appid: str | None) -> JsonDict:
+        body = _parse_json(req)
+        appid = self._check_credentials(body.get("grant_type"), body.get("appid"), body.get("secret"))
+        force = body.get("force_refresh") in (True, "true", 1)
+        now = self._clock()
+        current = self._stable.get(appid)
+        record = self._tokens.get(current) if current else None
+        if current and record and not force and not record.revoked:
+            remaining = record.expires_at - now
+            # WeChat renews the stable token shortly before expiry; until then everyone gets the same one.
+            if remaining > self._overlap():
+                return {"access_token": current, "expires_in": int(remaining)}
+        if record is not None:
+            if force:
+                record.revoked = True  # force_refresh invalidates the previous stable token at once
+            else:
+                record.superseded = True
+        token = self._issue(appid, stable=True)
+        self._stable[appid] = token
+        return {"access_token": token, "expires_in": self._expires_in}
+
+    # ---- messages --------------------------------------------------------------------------------
+
+    def _api_custom_send(self, req: ApiRequest, appid: str | None) -> JsonDict:
+        body = _parse_json(req)
+        touser, msgtype = body.get("touser"), body.get("msgtype")
+        if not isinstance(touser, str) or not touser:
+            raise _WeChatError(40003)
+        part = body.get(msgtype) if isinstance(msgtype, str) else None
+        if msgtype == "text":
+            if not isinstance(part, dict) or not isinstance(part.get("content"), str) or not part["content"]:
+                raise _WeChatError(44004)
+        elif msgtype == "news":
+            articles = part.get("articles") if isinstance(part, dict) else None
+            if not isinstance(articles, list) or not articles:
+                raise _WeChatError(44003)
+            if len(articles) > 1:
+                raise _WeChatError(45008)  # news is limited to one article since 2018-10
+        elif msgtype in ("image", "voice", "video", "mpnews"):
+            if not isinstance(part, dict) or not part.get("media_id"):
+                raise _WeChatError(40007)
+        elif msgtype == "mpnewsarticle":
+            if not isinstance(part, dict) or part.get("article_id") not in self._article_ids:
+                raise _WeChatError(53600)
+        elif msgtype in ("music", "msgmenu", "wxcard", "miniprogrampage"):
+            if not isinstance(part, dict):
+                raise _WeChatError(47001, f"data format error hint: missing {msgtype} object")
+        else:
+            raise _WeChatError(40008)
+        # seq + 1 is the seq this call is about to be recorded with, linking the message to its call.
+        self._messages.append(SentMessage(self._seq + 1, appid or "", touser, str(msgtype), body))
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _api_mass_sendall(self, req: ApiRequest, appid: str | None) -> JsonDict:
+        body = _parse_json(req)
+        owner = appid or ""
+        clientmsgid = body.get("clientmsgid")
+        if clientmsgid is not None:
+            clientmsgid = str(clientmsgid)
+            if len(clientmsgid.encode("utf-8")) > CLIENTMSGID_MAX_BYTES:
+                raise _WeChatError(45067)
+            # Dedup comes before everything else: a retried send whose draft is gone must still say 45065.
+            previous = self._clientmsgids.get((owner, clientmsgid))
+            if previous is not None:
+                raise _WeChatError(45065, msg_id=previous)
+        filt = body.get("filter")
+        is_to_all = bool(filt.get("is_to_all")) if isinstance(filt, dict) else False
+        tag_id = filt.get("tag_id") if isinstance(filt, dict) else None
+        msgtype = body.get("msgtype")
+        media_id: str | None = None
+        if msgtype == "mpnews":
+            part = body.get("mpnews")
+            media_id = part.get("media_id") if isinstance(part, dict) else None
+            draft = self._drafts.get(str(media_id)) if media_id else None
+            if draft is None or draft.appid != owner:
+                raise _WeChatError(40007)
+            del self._drafts[draft.media_id]  # WeChat removes a draft once it is mass-sent
+        elif msgtype == "text":
+            part = body.get("text")
+            if not isinstance(part, dict) or not part.get("content"):
+                raise _WeChatError(44004)
+        else:
+            raise _WeChatError(40008)
+        self._msg_id_seq += 1
+        self._msg_data_seq += 1
+        send = _MassSend(
+            self._msg_id_seq, self._msg_data_seq, owner, clientmsgid, msgtype, media_id, is_to_all, tag_id
+        )
+        self._mass_sends.append(send)
+        if clientmsgid is not None:
+            self._clientmsgids[(owner, clientmsgid)] = send.msg_id
+        return {
+            "errcode": 0,
+            "errmsg": "send job submission success",
+            "msg_id": send.msg_id,
+            "msg_data_id": send.msg_data_id,
+        }
+
+    # ---- media -----------------------------------------------------------------------------------
+
+    def _upload(self, req: ApiRequest, limit: int, extensions: frozenset[str]) -> UploadedFile:
+        upload = req.file("media")
+        if upload is None or not upload.data:
+            raise _WeChatError(41005)
+        ext = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
+        if ext and ext not in extensions:
+            raise _WeChatError(40005)
+        if len(upload.data) > limit:
+            raise _WeChatError(40009)
+        return upload
+
+    def _api_add_material(self, req: ApiRequest, _appid: str | None) -> JsonDict:
+        kind = req.query.get("type")
+        if kind == "image":
+            upload = self._upload(req, IMAGE_MAX_BYTES, frozenset({"bmp", "png", "jpeg", "jpg", "gif"}))
+        elif kind == "thumb":
+            upload = self._upload(req, THUMB_MAX_BYTES, frozenset({"jpg", "jpeg"}))
+        else:
+            # voice/video materials exist on WeChat but this fake does not model them.
+            raise _WeChatError(40004)
+        media_id = _new_id()
+        url = f"http://mmbiz.qpic.cn/fake/{media_id}/0?wx_fmt=jpeg"
+        self._materials[media_id] = _Material(media_id, kind, upload.filename, len(upload.data), url)
+        return {"media_id": media_id, "url": url}
+
+    def _api_uploadimg(self, req: ApiRequest, _appid: str | None) -> JsonDict:
+        self._upload(req, UPLOADIMG_MAX_BYTES, frozenset({"jpg", "jpeg", "png"}))
+        return {"url": f"http://mmbiz.qpic.cn/fake/{_new_id()}/0?wx_fmt=jpeg"}
+
+    # ---- drafts and publishing ----------------------------------------------------------------------
+
+    def _api_draft_add(self, req: ApiRequest, appid: str | None) -> JsonDict:
+        if _UNICODE_ESCAPE.search(req.body):
+            raise _WeChatError(40033)
+        body = _parse_json(req)
+        articles = body.get("articles")
+        if not isinstance(articles, list) or not articles:
+            raise _WeChatError(44003)
+        if len(articles) > MAX_DRAFT_ARTICLES:
+            raise _WeChatError(45008)
+        for article in articles:
+            if not isinstance(article, dict):
+                raise _WeChatError(47001)
+            self._validate_article(article)
+        media_id = _new_id()
+        self._drafts[media_id] = _Draft(media_id, appid or "", [dict(a) for a in articles])
+        return {"media_id": media_id}
+
+    def _validate_article(self, article: JsonDict) -> None:
+        title, content = article.get("title"), article.get("content")
+        if not isinstance(title, str) or not title:
+            raise _WeChatError(44003, "empty news data hint: title is required")
+        if len(title) > TITLE_MAX_CHARS:
+            raise _WeChatError(45003)
+        if len(str(article.get("author") or "")) > AUTHOR_MAX_CHARS:
+            raise _WeChatError(45110)
+        if len(str(article.get("digest") or "")) > DIGEST_MAX_CHARS:
+            raise _WeChatError(45004)
+        if not isinstance(content, str) or not content:
+            raise _WeChatError(44004)
+        if len(content) >= CONTENT_MAX_CHARS or len(content.encode("utf-8")) >= CONTENT_MAX_BYTES:
+            raise _WeChatError(45002)
+        if article.get("article_type", "news") == "news":
+            thumb = article.get("thumb_media_id")
+            if not isinstance(thumb, str) or thumb not in self._materials:
+                raise _WeChatError(40007)
+
+    def _api_publish_submit(self, req: ApiRequest, appid: str | None) -> JsonDict:
+        body = _parse_json(req)
+        owner = appid or ""
+        draft = self._drafts.get(str(body.get("media_id")))
+        if draft is None or draft.appid != owner:
+            raise _WeChatError(40007)
+        # WeChat deletes a draft once it is published, so a second submit of the same media_id is 40007.
+        del self._drafts[draft.media_id]
+        planned_status, planned_fail = 0, []
+        for i, fault in enumerate(self._faults):
+            if fault.is_publish_fault and fault.matches(req.path):
+                self._consume(i)
+                planned_status, planned_fail = fault.publish_status or 0, list(fault.fail_idx)
+                break
+        self._publish_seq += 1
+        self._msg_data_seq += 1
+        job = _PublishJob(
+            publish_id=str(self._publish_seq),
+            msg_data_id=self._msg_data_seq,
+            appid=owner,
+            media_id=draft.media_id,
+            articles=draft.articles,
+            planned_status=planned_status,
+            planned_fail_idx=planned_fail,
+        )
+        self._jobs[job.publish_id] = job
+        return {"errcode": 0, "errmsg": "ok", "publish_id": job.publish_id, "msg_data_id": job.msg_data_id}
+
+    def _api_publish_get(self, req: ApiRequest, appid: str | None) -> JsonDict:
+        body = _parse_json(req)
+        job = self._jobs.get(str(body.get("publish_id")))
+        if job is None or job.appid != (appid or ""):
+            raise _WeChatError(53502)
+        if job.status == PUBLISHING and self._publish_polls >= 0:
+            if job.polls >= self._publish_polls:
+                self._finish_job(job, None, None)
+            else:
+                job.polls += 1
+        return job.get_response()
+
+    def _finish_job(self, job: _PublishJob, status: int | None, fail_idx: Sequence[int] | None) -> None:
+        job.status = job.planned_status if status is None else status
+        job.fail_idx = list(job.planned_fail_idx if fail_idx is None else fail_idx)
+        if job.status in (0, 5, 6):
+            job.article_id = _new_id()
+            self._article_ids.add(job.article_id)
+            job.article_urls = [f"https://mp.weixin.qq.com/s/{secrets.token_urlsafe(16)}" for _ in job.articles]
+        if self._webhook_url is not None:
+            self._pending_pushes.append(job)
+
+    # ---- webhook pushes ------------------------------------------------------------------------------
+
+    def _start_pending_pushes(self) -> None:
+        """Start a background push for each job queued under the lock (so no response waits on the webhook)."""
+        with self._lock:
+            jobs, self._pending_pushes = self._pending_pushes, []
+            url, token = self._webhook_url, self._webhook_token
+            self._push_threads = [t for t in self._push_threads if t.is_alive()]
+            if url is None or token is None:
+                return
+            for job in jobs:
+                account = self._accounts.get(job.appid) or next(iter(self._accounts.values()))
+                xml = publish_event_xml(
+                    account.original_id, job.publish_id, job.status, job.article_id, job.article_urls,
+                    job.fail_idx, int(time.time()),
+                )
+                thread = threading.Thread(
+                    target=self._push, args=(url, token, job.publish_id, job.status, xml),
+                    name=f"fake-wechat-push-{job.publish_id}", daemon=True,
+                )
+                self._push_threads.append(thread)
+                thread.start()
+
+    def _push(self, url: str, token: str, publish_id: str, status: int, xml: str) -> None:
+        timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
+        params = {
+            "signature": signature(token, timestamp, nonce),
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "openid": MPHELPER_OPENID,  # real plaintext pushes carry the sender's openid too
+        }
+        http_status: int | None = None
+        error: str | None = None
+        try:
+            resp = requests.post(
+                url, params=params, data=xml.encode("utf-8"), headers={"Content-Type": "text/xml"}, timeout=5
+            )
+            http_status = resp.status_code
+            resp.close()
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            self._seq += 1
+            self._pushes.append(PushResult(self._seq, publish_id, status, url, http_status, error))
+            self._changed.notify_all()
+
+
+# --------------------------------------------------------------------------------------------------
+# Flask app
+
+
+def _json_response(payload: Any, status: int = 200) -> flask.Response:
+    # Raw UTF-8 and WeChat's own content type, so clients are exercised against the real wire format.
+    return flask.Response(
+        json.dumps(payload, ensure_ascii=False), status=status, content_type="application/json; encoding=utf-8"
+    )
+
+
+def _drain_input(environ: Mapping[str, Any]) -> None:
+    """Read and drop a rejected request body so the client sees the 413 instead of a connection reset."""
+    try:
+        remaining = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return
+    stream = environ.get("wsgi.input")
+    if stream is None or remaining > 4 * MAX_BODY_BYTES:
+        return  # not worth reading; the client gets a reset
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+
+
+def _to_api_request(req: flask.Request, path: str) -> ApiRequest:
+    query = {k: v for k, v in req.args.items()}
+    if req.mimetype == "multipart/form-data":
+        files = tuple(
+            UploadedFile(name, storage.filename or "", storage.read())
+            for name, storages in req.files.lists()
+            for storage in storages
+        )
+        return ApiRequest(req.method, path, query, form=dict(req.form.items()), files=files)
+    return ApiRequest(req.method, path, query, body=req.get_data(cache=True))
+
+
+def create_fake_app(state: FakeWeChatState) -> flask.Flask:
+    """The fake WeChat API as a Flask app: /cgi-bin/... endpoints plus /_fake/... test controls."""
+    app = flask.Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions["fake_wechat"] = state
+
+    @app.route("/cgi-bin/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    def cgi_bin(rest: str) -> flask.Response:
+        path = "/cgi-bin/" + rest
+        try:
+            api_request = _to_api_request(flask.request, path)
+        except RequestEntityTooLarge:
+            state.record_oversized(ApiRequest(flask.request.method, path, dict(flask.request.args.items())))
+            raise
+        response = state.handle(api_request)
+        if response.payload is None:
+            return flask.Response(response.text or "", status=response.status, content_type="text/html")
+        return _json_response(response.payload, response.status)
+
+    @app.get("/_fake/calls")
+    def fake_calls() -> flask.Response:
+        since = flask.request.args.get("since", "0")
+        if not since.isdigit():
+            return _json_response({"error": "since must be an integer"}, 400)
+        calls = state.calls(flask.request.args.get("path"), int(since))
+        return _json_response({"calls": [dataclasses.asdict(c) for c in calls]})
+
+    @app.post("/_fake/inject")
+    def fake_inject() -> flask.Response:
+        body = flask.request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("path"), str):
+            return _json_response({"error": "body must be a JSON object with 'path'"}, 400)
+        kwargs = dict(body)
+        path = kwargs.pop("path")
+        allowed = {"times", "errcode", "errmsg", "http_status", "delay", "publish_status", "fail_idx"}
+        unknown = set(kwargs) - allowed
+        if unknown:
+            return _json_response({"error": f"unknown fault keys: {sorted(unknown)}"}, 400)
+        try:
+            fault = state.inject(path, **kwargs)
+        except (TypeError, ValueError) as exc:
+            return _json_response({"error": str(exc)}, 400)
+        return _json_response({"ok": True, "fault": dataclasses.asdict(fault)})
+
+    @app.post("/_fake/reset")
+    def fake_reset() -> flask.Response:
+        state.reset()
+        return _json_response({"ok": True})
+
+    @app.post("/_fake/release_delays")
+    def fake_release_delays() -> flask.Response:
+        state.release_delays()
+        return _json_response({"ok": True})
+
+    @app.post("/_fake/expire_tokens")
+    def fake_expire_tokens() -> flask.Response:
+        state.expire_tokens()
+        return _json_response({"ok": True})
+
+    @app.post("/_fake/config")
+    def fake_config() -> flask.Response:
+        body = flask.request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _json_response({"error": "body must be a JSON object"}, 400)
+        try:
+            if "webhook_url" in body or "webhook_token" in body:
+                state.set_webhook(body.pop("webhook_url", None), body.pop("webhook_token", None))
+            state.configure(**body)
+        except (TypeError, ValueError) as exc:
+            return _json_response({"error": str(exc)}, 400)
+        return _json_response({"ok": True, "config": state.snapshot()["config"]})
+
+    @app.post("/_fake/publish/<publish_id>/finish")
+    def fake_finish(publish_id: str) -> flask.Response:
+        body = flask.request.get_json(silent=True) or {}
+        if not isinstance(body, dict):
+            return _json_response({"error": "body must be a JSON object"}, 400)
+        try:
+            job = state.finish_publish(publish_id, body.get("publish_status"), body.get("fail_idx"))
+        except KeyError:
+            return _json_response({"error": f"unknown publish_id {publish_id}"}, 404)
+        except ValueError as exc:
+            return _json_response({"error": str(exc)}, 409)
+        return _json_response({"ok": True, "job": job})
+
+    @app.post("/_fake/publish/<publish_id>/push")
+    def fake_push(publish_id: str) -> flask.Response:
+        try:
+            state.push_publish_event(publish_id)
+        except KeyError:
+            return _json_response({"error": f"unknown publish_id {publish_id}"}, 404)
+        except ValueError as exc:
+            return _json_response({"error": str(exc)}, 409)
+        return _json_response({"ok": True})
+
+    @app.get("/_fake/messages")
+    def fake_messages() -> flask.Response:
+        return _json_response({"messages": [dataclasses.asdict(m) for m in state.custom_messages()]})
+
+    @app.get("/_fake/state")
+    def fake_state() -> flask.Response:
+        return _json_response(state.snapshot())
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> flask.Response:
+        status = exc.code or 500
+        if isinstance(exc, RequestEntityTooLarge):
+            _drain_input(flask.request.environ)
+        return _json_response({"errcode": status, "errmsg": f"fake wechat: {exc.name}: {exc.description}"}, status)
+
+    return app
+
+
+# --------------------------------------------------------------------------------------------------
+# Servers
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler with a socket timeout, so a silent client cannot pin a thread forever."""
+
+    timeout = 10
+
+
+class _QuietRequestHandler(_RequestHandler):
+    """The handler without the per-request access log (errors are still logged)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip access logging: tests would drown in it."""
+
+
+class _Server(ThreadedWSGIServer):
+    """Threaded server whose request threads are daemons (never block exit) yet can be joined on stop."""
+
+    def __init__(self, host: str, port: int, app: flask.Flask, handler: type[WSGIRequestHandler]) -> None:
+        super().__init__(host, port, app, handler=handler)
+        self._workers: list[threading.Thread] = []
+        self._workers_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Handle the connection in a tracked daemon thread."""
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), name="fake-wechat-request",
+            daemon=True,
+        )
+        with self._workers_lock:
+            self._workers = [t for t in self._workers if t.is_alive()]
+            self._workers.append(thread)
+        thread.start()
+
+    def join_workers(self, timeout: float) -> None:
+        """Wait (up to `timeout` in total) for request threads still running."""
+        deadline = time.monotonic() + timeout
+        with self._workers_lock:
+            workers = list(self._workers)
+        for t in workers:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+class FakeWeChatServer:
+    """The fake app served on a loopback port by a background thread; use as a context manager."""
+
+    def __init__(
+        self,
+        account: FakeAccount | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_url: str | None = None,
+        webhook_token: str | None = None,
+    ) -> None:
+        """Bind now (port 0 picks a free port) so `url` is known before `start`."""
+        self.state = FakeWeChatState(account, webhook_url=webhook_url, webhook_token=webhook_token)
+        self._server = _Server(host, port, create_fake_app(self.state), _QuietRequestHandler)
+        self.url = _url(host, self._server.server_port)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self) -> Self:
+        """Start serving in a background thread."""
+        if self._closed:
+            raise RuntimeError("server was stopped")
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-wechat-server",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Release delayed requests, stop serving, wait for request and push threads; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.state.release_delays()
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        # Released delays answer at once; the handler's socket timeout bounds anything else.
+        self._server.join_workers(timeout=_RequestHandler.timeout + 1)
+        self.state.join_pushes()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve(host: str, port: int, account: FakeAccount, webhook_url: str | None, webhook_token: str | None) -> None:
+    """Run the fake in the foreground until interrupted (the `python -m bot fake-wechat` command)."""
+    state = FakeWeChatState(account, webhook_url=webhook_url, webhook_token=webhook_token)
+    server = _Server(host, port, create_fake_app(state), _RequestHandler)
+    print(
+        f"fake WeChat API on {_url(host, server.server_port)} (appid={account.appid}, "
+        f"original_id={account.original_id}, webhook={webhook_url or 'none'})",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        state.release_delays()
+        server.server_close()
+        server.join_workers(timeout=_RequestHandler.timeout + 1)
+        state.join_pushes()
+

@@ -1,0 +1,124 @@
+"""Shared fixtures: real Redis, the app, a WeChat that signs its pushes, the fake WeChat API."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from bot import create_app
+from bot.config import Config, load_config
+from bot.simulator import Account, ReadReply, message_xml, read_reply, signed_request
+from bot.store import EmbeddedRedis, Store, delete_prefix
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_SECRET = "test-app-secret"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The Redis at REDIS_URL, else an embedded one for the whole session."""
+    url = os.environ.get("REDIS_URL", "").strip()
+    if url:
+        yield url
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def store(redis_url: str) -> Iterator[Store]:
+    """A store under a key prefix of its own, so tests never see each other's keys."""
+    s = Store.from_url(redis_url, prefix=f"test:{uuid.uuid4().hex[:12]}:")
+    yield s
+    delete_prefix(s.redis, s.prefix)
+    s.close()
+
+
+@pytest.fixture
+def base_config() -> Config:
+    """The sample config.yaml, read without the developer's environment."""
+    return load_config(ROOT / "config.yaml", env={})
+
+
+@pytest.fixture
+def fake_wechat(base_config: Config) -> Iterator[Any]:
+    from bot.fake_wechat import FakeAccount, FakeWeChatServer
+
+    account = FakeAccount(appid=base_config.wechat.app_id, secret=APP_SECRET,
+                          original_id=base_config.account.original_id)
+    with FakeWeChatServer(account=account) as server:
+        yield server
+
+
+@pytest.fixture
+def config(base_config: Config, fake_wechat: Any) -> Config:
+    """The sample config pointed at the fake WeChat API, with a fast reply deadline for tests."""
+    wechat = replace(base_config.wechat, app_secret=APP_SECRET, api_base_url=fake_wechat.url,
+                     api_timeout_seconds=2.0)
+    return replace(base_config, wechat=wechat, webhook=replace(base_config.webhook, reply_deadline_seconds=0.5))
+
+
+@pytest.fixture
+def app(config: Config, store: Store) -> Flask:
+    return create_app({"TESTING": True}, config=config, store=store)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+class WeChat:
+    """Plays WeChat's servers: builds signed (optionally encrypted) pushes and reads the replies."""
+
+    def __init__(self, client: FlaskClient, config: Config) -> None:
+        self.client = client
+        self.account = Account(config.wechat.token, config.wechat.app_id, config.wechat.encoding_aes_key,
+                               config.account.original_id)
+
+    def post(self, xml: str, *, aes: bool = False, key: str | None = None, **overrides: str) -> Any:
+        query, body = signed_request(self.account, xml, aes=aes, key=key)
+        query.update(overrides)
+        return self.client.post("/wechat", query_string=query, data=body)
+
+    def send(self, text: str = "", *, openid: str = "o_follower_1", aes: bool = False, **kw: Any) -> ReadReply:
+        res = self.post(message_xml(self.account, openid, text=text, **kw), aes=aes)
+        assert res.status_code == 200, res.data
+        return read_reply(self.account, res.data.decode("utf-8"))
+
+    def event(self, event: str, key: str = "", *, openid: str = "o_follower_1", aes: bool = False) -> ReadReply:
+        res = self.post(message_xml(self.account, openid, event=event, event_key=key), aes=aes)
+        assert res.status_code == 200, res.data
+        return read_reply(self.account, res.data.decode("utf-8"))
+
+
+@pytest.fixture
+def wechat(client: FlaskClient, config: Config) -> WeChat:
+    return WeChat(client, config)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Wait until `predicate()` is truthy (for work finishing on another thread or process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)

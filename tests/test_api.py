@@ -1,0 +1,127 @@
+"""The WeChat API client against the fake WeChat server over real HTTP, with real Redis."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from bot.api import TIMEOUT, WeChatAPI, WeChatAPIError, WeChatConfigError
+from bot.config import Config
+from bot.store import Store
+from tests.conftest import APP_SECRET
+
+
+def make_api(config: Config, store: Store, fake: Any, *, secret: str = APP_SECRET, timeout: float = 2.0,
+             sleeps: list[float] | None = None) -> WeChatAPI:
+    return WeChatAPI(config.wechat.app_id, secret, store, fake.url, timeout=timeout, max_retries=3,
+                     sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+def token_calls(fake: Any) -> list[Any]:
+    return fake.state.calls("/cgi-bin/stable_token")
+
+
+def test_token_fetched_once_and_shared_across_processes_via_redis(config: Config, store: Store,
+                                                                  fake_wechat: Any) -> None:
+    a, b = make_api(config, store, fake_wechat), make_api(config, store, fake_wechat)
+    a.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "one"}})
+    b.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "two"}})
+    assert len(token_calls(fake_wechat)) == 1
+    assert [m.body["text"]["content"] for m in fake_wechat.state.custom_messages()] == ["one", "two"]
+    assert token_calls(fake_wechat)[0].body["grant_type"] == "client_credential"
+    assert token_calls(fake_wechat)[0].body["appid"] == config.wechat.app_id
+
+
+def test_concurrent_refresh_happens_once(config: Config, store: Store, fake_wechat: Any) -> None:
+    apis = [make_api(config, store, fake_wechat) for _ in range(6)]
+    tokens: list[str] = []
+    threads = [threading.Thread(target=lambda a=a: tokens.append(a.access_token)) for a in apis]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(tokens)) == 1 and len(token_calls(fake_wechat)) == 1
+
+
+def test_expired_token_refreshed_and_call_retried(config: Config, store: Store, fake_wechat: Any) -> None:
+    api = make_api(config, store, fake_wechat)
+    api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "before"}})
+    fake_wechat.state.expire_tokens()
+    fake_wechat.state.configure(expires_in=7200)
+    # stable_token keeps returning the same (now expired) token unless forced; the fake issues a new
+    # one after expiry, as WeChat does.
+    api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "after"}})
+    assert [m.body["text"]["content"] for m in fake_wechat.state.custom_messages()] == ["before", "after"]
+
+
+def test_token_error_retries_are_bounded(config: Config, store: Store, fake_wechat: Any) -> None:
+    api = make_api(config, store, fake_wechat)
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", errcode=40001, times=-1)
+    with pytest.raises(WeChatAPIError) as err:
+        api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "x"}})
+    assert err.value.code == 40001
+    assert len(fake_wechat.state.calls("/cgi-bin/message/custom/send")) == 4  # first try + 3 retries
+
+
+@pytest.mark.parametrize("code", [40013, 40125, 40164, 40243])
+def test_config_errors_stop_at_once_and_are_remembered(config: Config, store: Store, fake_wechat: Any, code: int,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    fake_wechat.state.inject("/cgi-bin/stable_token", errcode=code, times=-1)
+    api = make_api(config, store, fake_wechat)
+    for _ in range(3):
+        with pytest.raises(WeChatConfigError):
+            api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "x"}})
+    assert len(token_calls(fake_wechat)) == 1  # no loop, and other processes are told through Redis
+    with pytest.raises(WeChatConfigError):
+        _ = make_api(config, store, fake_wechat).access_token
+    assert len(token_calls(fake_wechat)) == 1
+    assert sum("configuration error" in r.message for r in caplog.records) == 1
+
+
+def test_wrong_secret_is_a_config_error(config: Config, store: Store, fake_wechat: Any) -> None:
+    with pytest.raises(WeChatConfigError) as err:
+        _ = make_api(config, store, fake_wechat, secret="wrong").access_token
+    assert err.value.code == 40125
+
+
+def test_timeouts_and_5xx_are_retried_with_backoff(config: Config, store: Store, fake_wechat: Any) -> None:
+    sleeps: list[float] = []
+    api = make_api(config, store, fake_wechat, timeout=0.3, sleeps=sleeps)
+    _ = api.access_token
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", http_status=502)
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", errcode=-1)
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", delay=5)
+    try:
+        api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "eventually"}})
+    finally:
+        fake_wechat.state.release_delays()
+    assert sleeps == [0.5, 1.0, 2.0]
+    assert [m.body["text"]["content"] for m in fake_wechat.state.custom_messages()] == ["eventually"]
+
+
+def test_timeout_every_time_gives_up_with_timeout_code(config: Config, store: Store, fake_wechat: Any) -> None:
+    api = make_api(config, store, fake_wechat, timeout=0.2)
+    _ = api.access_token
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", delay=5, times=-1)
+    try:
+        with pytest.raises(WeChatAPIError) as err:
+            api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "x"}})
+    finally:
+        fake_wechat.state.release_delays()
+    assert err.value.code == TIMEOUT and err.value.retryable
+
+
+def test_non_retryable_error_raised_with_meaning(config: Config, store: Store, fake_wechat: Any) -> None:
+    api = make_api(config, store, fake_wechat)
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", errcode=45015)
+    with pytest.raises(WeChatAPIError) as err:
+        api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "x"}})
+    assert err.value.code == 45015 and "48-hour" in err.value.message and not err.value.retryable
+    assert len(fake_wechat.state.calls("/cgi-bin/message/custom/send")) == 1
+
+
+def test_chinese_sent_as_raw_utf8(config: Config, store: Store, fake_wechat: Any) -> None:
+    make_api(config, store, fake_wechat).send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "你好"}})
+    assert fake_wechat.state.custom_messages()[0].body["text"]["content"] == "你好"  # the fake refuses \\u escapes

@@ -1,0 +1,63 @@
+"""The store's atomic operations on real Redis."""
+
+from __future__ import annotations
+
+import threading
+
+from bot.store import Store
+
+
+def test_claim_once_then_returns_stored_value(store: Store) -> None:
+    effect = store.hit_effect("rules", "survey", "20261129")
+    assert store.claim("m:1", b"Rfirst", 60, [effect]) is None
+    assert store.claim("m:1", b"Rsecond", 60, [effect]) == b"Rfirst"
+    assert store.redis.hget(store.key("stats", "rules", "20261129"), "survey") == b"1"
+    assert 0 < int(store.redis.ttl(store.key("dedup", "m:1"))) <= 60  # type: ignore[arg-type]
+
+
+def test_concurrent_claims_have_one_winner(store: Store) -> None:
+    results: list[bytes | None] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(store.claim("m:2", b"R%d" % i, 60)))
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count(None) == 1
+    winner = store.outcome("m:2")
+    assert all(r == winner for r in results if r is not None)
+
+
+def test_push_effect_keeps_newest(store: Store) -> None:
+    from bot.store import Effect
+
+    key = store.key("test", "list")
+    for i in range(5):
+        store.claim(f"m:p{i}", b"S", 60, [Effect("push", key, str(i), 3)])
+    assert store.redis.lrange(key, 0, -1) == [b"4", b"3", b"2"]
+
+
+def test_wait_outcome_returns_when_settled(store: Store) -> None:
+    import time
+
+    store.claim("m:3", b"P", 60)
+    timer = threading.Timer(0.05, lambda: store.settle("m:3", b"Rdone", 60))
+    timer.start()
+    assert store.wait_outcome("m:3", b"P", time.monotonic() + 5) == b"Rdone"
+    timer.join()
+
+
+def test_lock_is_exclusive_and_released(store: Store) -> None:
+    with store.lock("x", ttl=5, wait=0) as first:
+        assert first
+        with store.lock("x", ttl=5, wait=0) as second:
+            assert not second
+    with store.lock("x", ttl=5, wait=0) as again:
+        assert again
+
+
+def test_outbox_fifo(store: Store) -> None:
+    store.push_outbox({"n": 1})
+    store.push_outbox({"n": 2})
+    assert store.outbox_size() == 2
+    assert [store.pop_outbox(), store.pop_outbox(), store.pop_outbox()] == [{"n": 1}, {"n": 2}, None]
