@@ -75,7 +75,6 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     if test_config:
         app.config.from_mapping(test_config)
     config = config or load_config()
-    app.config["SECRET_KEY"] = config.secret_key
     app.extensions["wxbot"] = build_bot(config, store or connect_store(os.environ), routers)
 
     from bot import cli, webhook

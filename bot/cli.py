@@ -72,34 +72,35 @@ def run_command(host: str, port: int, workers: int) -> None:
         notes.append(f"WeChat API: our fake server at {env['WECHAT_API_BASE_URL']} (no WECHAT_APP_SECRET set)")
     children.append(subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
-         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "info"],
+         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "info", "--no-control-socket"],
         env=env))
     children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env))
     click.echo(f"Serving http://{host}:{port}/wechat ({workers} workers). " + "; ".join(notes) + ".")
     click.echo("Try it: python -m bot simulate 问卷    (Ctrl-C stops everything)")
 
-    stopping = False
+    class Stop(Exception):
+        """Raised from the signal handler: os.wait() is otherwise resumed after a handled signal."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
+        raise Stop
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     code = 0
     try:
-        while not stopping:
+        while True:
             try:
                 pid, status = os.wait()
-            except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
-                continue
             except ChildProcessError:
                 break
             if any(c.pid == pid for c in children):
                 code = os.waitstatus_to_exitcode(status) or 1
                 click.echo(f"a service process exited (code {code}); stopping everything", err=True)
                 break
+    except Stop:
+        click.echo("stopping")
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
         for child in children:
             if child.poll() is None:
                 child.terminate()
@@ -110,7 +111,7 @@ def run_command(host: str, port: int, workers: int) -> None:
                 child.kill()
         if embedded is not None:
             embedded.close()
-    sys.exit(0 if stopping else code)
+    sys.exit(code)
 
 
 # --------------------------------------------------------------------------------------------------

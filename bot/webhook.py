@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from bot.wechat import WeChatRequestError
+from bot.wechat import WeChatRequestError, parse_query
 
 bp = Blueprint("webhook", __name__)
 
@@ -32,7 +32,8 @@ def receive() -> Response:
     body = request.stream.read(limit + 1)  # also bounds chunked bodies that declare no length
     if len(body) > limit:
         return _text("body too large", 413)
-    status, reply = bot.intake.receive(request.args, body)
+    # WeChat's query is plain ASCII; parsing it directly saves building a MultiDict per push.
+    status, reply = bot.intake.receive(parse_query(request.environ.get("QUERY_STRING", "")), body)
     return _text(reply, status)
 
 

@@ -18,6 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 from typing import TypedDict
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -50,6 +51,17 @@ class AppIdMismatch(WeChatRequestError):
 
 class MalformedRequest(WeChatRequestError):
     status = 400
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """Query parameters of a push (first value wins), fast for WeChat's unescaped ASCII queries."""
+    if "%" in query or "+" in query:
+        return dict(reversed(parse_qsl(query)))
+    params: dict[str, str] = {}
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        params.setdefault(name, value)
+    return params
 
 
 def sign(*parts: str) -> str:

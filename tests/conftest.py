@@ -122,3 +122,40 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+@pytest.fixture
+def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]:
+    """The real service under gunicorn on a free loopback port; yields its base URL."""
+    import socket
+    import subprocess
+    import sys
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
+    env.update(REDIS_URL=redis_url, BOT_REDIS_PREFIX=store.prefix, BOT_CONFIG=str(ROOT / "config.yaml"),
+               WECHAT_API_BASE_URL=fake_wechat.url, WECHAT_APP_SECRET=APP_SECRET)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+         "--log-level", "warning", "--no-control-socket"],
+        cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"gunicorn exited with {proc.returncode}")
+        try:
+            return requests.get(url + "/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(up, timeout=30)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

