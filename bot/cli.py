@@ -72,7 +72,8 @@ def run_command(host: str, port: int, workers: int) -> None:
         notes.append(f"WeChat API: our fake server at {env['WECHAT_API_BASE_URL']} (no WECHAT_APP_SECRET set)")
     children.append(subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
-         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "info", "--no-control-socket"],
+         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "info",
+         "--no-control-socket"],
         env=env))
     children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env))
     click.echo(f"Serving http://{host}:{port}/wechat ({workers} workers). " + "; ".join(notes) + ".")
