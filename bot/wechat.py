@@ -18,8 +18,8 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 from typing import TypedDict
+from urllib.parse import parse_qsl
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
