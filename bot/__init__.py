@@ -15,6 +15,7 @@ from bot.api import WeChatAPI
 from bot.config import Config, load_config
 from bot.intake import Intake, make_deliver
 from bot.privacy import Pseudonymizer
+from bot.ruleset import RuleSet
 from bot.store import DEFAULT_PREFIX, EmbeddedRedis, Store
 from bot.wechat import WeChatEdge
 from handlers import build_dispatcher
@@ -61,6 +62,7 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key))
     api = build_api(config, store)
     ctx.services["api"] = api
+    ctx.services["rules"] = RuleSet(store, config)
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30)
     intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(lambda: api, ctx))
@@ -77,8 +79,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     config = config or load_config()
     app.extensions["wxbot"] = build_bot(config, store or connect_store(os.environ), routers)
 
-    from bot import cli, webhook
+    from bot import cli, links, webhook
 
     app.register_blueprint(webhook.bp)
+    app.register_blueprint(links.bp)
     cli.init_app(app)
     return app

@@ -13,13 +13,15 @@ import socket
 import subprocess
 import sys
 from types import FrameType
+from typing import Any
 
 import click
 import requests
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from bot.config import Config, ConfigError, load_config
+from bot.wechat import render_reply
 
 
 def _config_or_exit() -> Config:
@@ -194,6 +196,7 @@ def fake_wechat_command(host: str, port: int, appid: str, secret: str, webhook_u
 
 
 @click.command("outbox")
+@with_appcontext
 def outbox_command() -> None:
     """Send late replies waiting in the outbox now."""
     from scheduler.jobs import deliver_outbox
@@ -202,9 +205,93 @@ def outbox_command() -> None:
     click.echo(f"sent {deliver_outbox(bot.store, bot.api)}; waiting {bot.store.outbox_size()}")
 
 
+@click.group("rules", cls=AppGroup)
+def rules_group() -> None:
+    """Keyword rules: import, export, test a message, statistics."""
+
+
+@rules_group.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+def rules_import(file: Any) -> None:
+    """Replace all rules with those in FILE (YAML); one bad rule and nothing changes."""
+    from bot.rules import RuleError
+
+    try:
+        version = current_app.extensions["wxbot"].ctx.services["rules"].import_yaml(file.read())
+    except RuleError as exc:
+        raise click.ClickException("rules not imported:\n  " + "\n  ".join(exc.errors)) from None
+    click.echo(f"imported; rules are now version {version}")
+
+
+@rules_group.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8"), default="-")
+def rules_export(file: Any) -> None:
+    """Write the current rules as YAML (to FILE, default standard output)."""
+    file.write(current_app.extensions["wxbot"].ctx.services["rules"].export_yaml())
+
+
+@rules_group.command("test")
+@click.argument("text")
+@click.option("--as", "kind", type=click.Choice(["text", "voice", "click", "subscribe"]), default="text",
+              show_default=True, help="Which input the TEXT is (click: a menu key; subscribe: a QR scene).")
+def rules_test(text: str, kind: str) -> None:
+    """Show which rule fires for TEXT and the reply a follower would get."""
+    from bot.simulator import Account, message_xml, read_reply
+    from bot.wechat import parse_message
+
+    bot = current_app.extensions["wxbot"]
+    book = bot.ctx.services["rules"].current()
+    matches = book.explain(text, kind, bot.ctx.clock())
+    if matches:
+        click.echo(f"fires: {matches[0].rule.id} ({matches[0].rule.name}) on {matches[0].matched!r}")
+        for other in matches[1:]:
+            click.echo(f"  also matches: {other.rule.id} on {other.matched!r}")
+    else:
+        click.echo("no rule matches")
+    # Route the message exactly as the webhook would, without storing anything.
+    account = Account(bot.config.wechat.token, bot.config.wechat.app_id, original_id=bot.config.account.original_id)
+    if kind == "click":
+        xml = message_xml(account, "o_rules_test", event="CLICK", event_key=text)
+    elif kind == "subscribe":
+        xml = message_xml(account, "o_rules_test", event="subscribe", event_key=f"qrscene_{text}" if text else "")
+    elif kind == "voice":
+        xml = message_xml(account, "o_rules_test", recognition=text)
+    else:
+        xml = message_xml(account, "o_rules_test", text=text)
+    msg = parse_message(xml.encode())
+    router, found = bot.intake.dispatcher.route(msg, bot.ctx)
+    outcome = router.handle(msg, found, bot.ctx) if router.pure else None
+    click.echo(f"handled by: {router.name}")
+    if outcome is None:
+        click.echo("reply: (stored and answered by the question workflow)")
+    elif outcome.reply is None:
+        click.echo("reply: (none)")
+    else:
+        click.echo("reply:\n" + read_reply(account, render_reply(outcome.reply, msg)).show())
+
+
+@rules_group.command("stats")
+@click.option("--day", help="YYYYMMDD in the account's time zone (default: today).")
+@click.option("--unmatched", "show_unmatched", type=int, default=10, show_default=True,
+              help="How many unanswered messages to list.")
+def rules_stats(day: str | None, show_unmatched: int) -> None:
+    """Hits per rule, survey clicks and what followers asked that nothing answered."""
+    bot = current_app.extensions["wxbot"]
+    day = day or bot.ctx.today()
+    hits = bot.store.rule_hits(day)
+    click.echo(f"{day}: rule hits")
+    for rule_id, count in sorted(hits.items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {count:6d}  {rule_id}")
+    clicks, people = bot.store.survey_clicks(day)
+    click.echo(f"survey link: {clicks} clicks by {people} followers")
+    for item in bot.store.unmatched(day, show_unmatched):
+        click.echo(f"  unanswered ({item['who']}): {item['t']}")
+
+
 def init_app(app: Flask) -> None:
     """Register the commands that need the app's services."""
     app.cli.add_command(outbox_command)
+    app.cli.add_command(rules_group)
 
 
 def main() -> None:

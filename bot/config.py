@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from bot.rules import Rule, RuleError, parse_rules
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
 PASSIVE_TEXT_LIMIT = 2047  # UTF-8 bytes WeChat accepts in a passive text reply
@@ -40,6 +43,7 @@ class AccountConfig:
     original_id: str
     timezone: str
     contact: str  # the department's contact line, used in urgent-care guidance
+    public_base_url: str  # where followers reach this server (tracked survey links)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -95,6 +99,8 @@ class Config:
     articles: tuple[ArticleConfig, ...]
     survey: SurveyConfig
     secret_key: str
+    seed_rules: tuple[Rule, ...]  # stored in Redis on first start; admins edit them there
+    help_keywords: frozenset[str]  # whole messages (NFKC, casefolded) that ask for the topic list
     source: str  # where it was loaded from, for messages
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -220,6 +226,27 @@ def _parse_articles(root: _Section) -> tuple[ArticleConfig, ...]:
     return tuple(articles)
 
 
+def _seed_rules(root: _Section, articles: tuple[ArticleConfig, ...], survey: SurveyConfig) -> tuple[Rule, ...]:
+    """The `rules:` section, plus one rule per article and one for the survey from their keywords."""
+    items = root.data.get("rules", [])
+    if not isinstance(items, list):
+        raise root.fail("rules", "must be a list")
+    explicit_ids = {i.get("id") for i in items if isinstance(i, Mapping)}
+    generated: list[dict[str, Any]] = [
+        {"id": f"article-{a.id}", "name": a.title, "keywords": list(a.keywords),
+         "answer": {"kind": "article", "article_id": a.id}}
+        for a in articles
+        if a.keywords and f"article-{a.id}" not in explicit_ids
+    ]
+    if survey.keywords and "survey" not in explicit_ids:
+        generated.append({"id": "survey", "name": survey.title, "keywords": list(survey.keywords),
+                          "answer": {"kind": "survey"}})
+    try:
+        return tuple(parse_rules([*items, *generated], article_ids={a.id for a in articles}))
+    except RuleError as exc:
+        raise ConfigError(f"{root.source}: " + "; ".join(exc.errors)) from None
+
+
 def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml") -> Config:
     """Validate a loaded YAML document plus environment into a `Config`."""
     root = _Section(data, "", source)
@@ -235,6 +262,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         original_id=acc.string("original_id", "gh_000000000000"),
         timezone=timezone,
         contact=acc.string("contact"),
+        public_base_url=acc.url("public_base_url", "http://127.0.0.1:8000").rstrip("/"),
     )
 
     wx = root.section("wechat")
@@ -291,13 +319,17 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
     if len(secret_key) < 16:
         raise root.fail("secret_key", "must be at least 16 characters (or set BOT_SECRET_KEY)")
 
+    articles = _parse_articles(root)
     return Config(
         account=account,
         wechat=wechat,
         webhook=webhook,
-        articles=_parse_articles(root),
+        articles=articles,
         survey=survey,
         secret_key=secret_key,
+        seed_rules=_seed_rules(root, articles, survey),
+        help_keywords=frozenset(unicodedata.normalize("NFKC", k).casefold()
+                                for k in root.str_list("help_keywords") or ("帮助", "?", "help")),
         source=source,
         raw=dict(root.data),
     )

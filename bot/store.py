@@ -12,6 +12,12 @@ key                                type      what
 {p}token:{appid}                   string    JSON ``{"token", "expires_at"}`` shared access token
 {p}lock:token:{appid}              string    holder id while one process refreshes the token
 {p}apierr:{appid}                  string    the last configuration error WeChat answered (TTL)
+{p}rules                           string    JSON list of the keyword rules (rule dicts)
+{p}rules:version                   string    integer, bumped on every change; workers poll it
+{p}stats:rules:{yyyymmdd}          hash      rule id (or ``unmatched``) -> messages it answered
+{p}unmatched:{yyyymmdd}            list      JSON ``{"t", "who"}``: scrubbed text nothing matched
+{p}stats:survey:{yyyymmdd}         hash      ``clicks`` -> survey link clicks
+{p}survey:clickers:{yyyymmdd}      HLL       pseudonymous ids that clicked (count only)
 =================================  ========  =================================================
 
 Later features add their keys to this table; nothing else in the bot imports ``redis``.
@@ -56,6 +62,14 @@ for i = 2, #KEYS do
   a = a + 3
 end
 return false
+"""
+
+# Replace the rules document; refuses (returns -1) if another admin changed it since `expected`.
+_REPLACE_RULES_LUA = """
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if ARGV[2] ~= '' and tonumber(ARGV[2]) ~= current then return -1 end
+redis.call('SET', KEYS[1], ARGV[1])
+return redis.call('INCR', KEYS[2])
 """
 
 # Release a lock only if we still hold it.
@@ -119,6 +133,7 @@ class Store:
         self.prefix = prefix
         self._claim = client.register_script(_CLAIM_LUA)
         self._unlock = client.register_script(_UNLOCK_LUA)
+        self._replace_rules = client.register_script(_REPLACE_RULES_LUA)
         self._held = _HeldConnection(client.connection_pool)
 
     @classmethod
@@ -179,6 +194,58 @@ class Store:
     def hit_effect(self, name: str, field: str, day: str, ttl: int = 90 * 86400) -> Effect:
         """Count one hit of `field` in the per-day counter `name` (e.g. rule hits)."""
         return Effect("hincr", self.key("stats", name, day), field, ttl)
+
+    def unmatched_effect(self, record: dict[str, str], day: str, keep: int = 1000) -> Effect:
+        """Remember a message no rule answered (already scrubbed), newest `keep` per day."""
+        return Effect("push", self.key("unmatched", day), json.dumps(record, ensure_ascii=False), keep)
+
+    # -- keyword rules ------------------------------------------------------------------------
+
+    def rules_version(self) -> int:
+        return int(cast(bytes | None, self.redis.get(self.key("rules", "version"))) or 0)
+
+    def load_rules(self) -> tuple[int, list[dict[str, Any]]] | None:
+        """The rules document and its version, or None before the first seed."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.get(self.key("rules"))
+        pipe.get(self.key("rules", "version"))
+        raw, version = pipe.execute()
+        if raw is None:
+            return None
+        return int(version or 0), json.loads(raw)
+
+    def save_rules(self, rules: list[dict[str, Any]], expected_version: int | None = None) -> int:
+        """Replace all rules atomically; returns the new version, or -1 if `expected_version` is stale."""
+        doc = json.dumps(rules, ensure_ascii=False, separators=(",", ":"))
+        expected = "" if expected_version is None else str(expected_version)
+        return int(self._replace_rules(keys=[self.key("rules"), self.key("rules", "version")], args=[doc, expected]))
+
+    def seed_rules(self, rules: list[dict[str, Any]]) -> bool:
+        """Store the initial rules unless rules already exist (first start only)."""
+        return self.save_rules(rules, expected_version=0) > 0
+
+    def rule_hits(self, day: str) -> dict[str, int]:
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key("stats", "rules", day)))
+        return {k.decode(): int(v) for k, v in raw.items()}
+
+    def unmatched(self, day: str, limit: int = 100) -> list[dict[str, str]]:
+        raw = cast(list[bytes], self.redis.lrange(self.key("unmatched", day), 0, limit - 1))
+        return [json.loads(r) for r in raw]
+
+    # -- survey link clicks -------------------------------------------------------------------
+
+    def count_survey_click(self, who: str, day: str, ttl: int = 400 * 86400) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(self.key("stats", "survey", day), "clicks", 1)
+        pipe.expire(self.key("stats", "survey", day), ttl)
+        pipe.pfadd(self.key("survey", "clickers", day), who)
+        pipe.expire(self.key("survey", "clickers", day), ttl)
+        pipe.execute()
+
+    def survey_clicks(self, day: str) -> tuple[int, int]:
+        """(clicks, distinct followers) on `day`."""
+        clicks = cast(bytes | None, self.redis.hget(self.key("stats", "survey", day), "clicks"))
+        return int(clicks or 0), self.redis.pfcount(self.key("survey", "clickers", day))
 
     # -- late replies -------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import fallback, platform
+from handlers import fallback, help_menu, keywords, platform, urgent, welcome
 from handlers.base import Context, Dispatcher, Outcome, Router
 
 
@@ -10,6 +10,10 @@ def dispatch_order() -> tuple[Router, ...]:
     """The routers, in the order they are asked; the first that accepts a message handles it."""
     return (
         platform.PlatformEvents(),  # publish/mass-send results and silent events: never a reply
+        urgent.Urgent(),  # urgent symptoms outrank every other feature
+        help_menu.Help(),  # "帮助", "菜单", "?": the topic list
+        keywords.Keywords(),  # admin rules: article cards, the survey, fixed texts, menu keys
+        welcome.Welcome(),  # subscribe with no rule of its own: greeting and topics
         fallback.Fallback(),  # everything else: the polite default
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot import messages as m
+from bot.privacy import scrub
+from bot.store import Effect
 from handlers.base import Context, Outcome, Router
 
 MEDIA_REPLY = "您好，我们暂时只能阅读文字消息。请用文字描述您的问题，或发送“帮助”查看可咨询的内容。"
@@ -20,6 +22,13 @@ class Fallback(Router):
         if isinstance(msg, m.Event):
             return Outcome(None if not isinstance(msg, m.SubscribeEvent | m.ClickEvent | m.ScanEvent)
                            else m.TextReply(ctx.config.webhook.default_reply))
-        if m.input_text(msg) is None and not isinstance(msg, m.UnknownMessage):
+        text = m.input_text(msg)
+        if text is None and not isinstance(msg, m.UnknownMessage):
             return Outcome(m.TextReply(MEDIA_REPLY))
-        return Outcome(m.TextReply(ctx.config.webhook.default_reply))
+        effects: tuple[Effect, ...] = ()
+        if text:
+            # What followers ask that nothing answers yet, for the admins: scrubbed, pseudonymous.
+            day = ctx.today()
+            record = {"t": scrub(text[:500]), "who": ctx.pseudonym(msg.openid), "at": str(msg.create_time)}
+            effects = (ctx.store.hit_effect("rules", "unmatched", day), ctx.store.unmatched_effect(record, day))
+        return Outcome(m.TextReply(ctx.config.webhook.default_reply), effects)

@@ -1,0 +1,125 @@
+"""The keyword rules every worker answers with: stored in Redis, compiled once per version.
+
+Each worker keeps the compiled rules in memory and asks Redis for the version at most every
+`check_every` seconds, so an admin's change reaches every worker within a second while an ordinary
+message costs no extra round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from bot.config import Config
+from bot.rules import CompiledRules, Rule, RuleError, RuleMatch, compile_rules, parse_rules, rule_to_dict
+from bot.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    """One version of the rules, compiled: urgent rules apart, since they outrank every feature."""
+
+    version: int
+    rules: tuple[Rule, ...]
+    urgent: CompiledRules
+    normal: CompiledRules
+
+    @classmethod
+    def build(cls, rules: tuple[Rule, ...], version: int) -> RuleBook:
+        return cls(version, rules, compile_rules([r for r in rules if r.urgent], version),
+                   compile_rules([r for r in rules if not r.urgent], version))
+
+    def explain(self, text: str, kind: str, now: datetime) -> list[RuleMatch]:
+        """Every rule that matches, the one that fires first (for `rules test` and the console)."""
+        return [*self.urgent.match_all(text, kind, now), *self.normal.match_all(text, kind, now)]
+
+
+class RuleSet:
+    """The current rules for this process; `current()` is cheap enough for every message."""
+
+    def __init__(self, store: Store, config: Config, check_every: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.config = config
+        self.check_every = check_every
+        self.clock = clock
+        self._book: RuleBook | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+        self._article_ids = frozenset(a.id for a in config.articles)
+
+    def current(self) -> RuleBook:
+        now = self.clock()
+        book = self._book
+        if book is not None and now - self._checked < self.check_every:
+            return book
+        with self._lock:
+            if self._book is not None and now - self._checked < self.check_every:
+                return self._book
+            self._checked = now
+            try:
+                if self._book is None or self.store.rules_version() != self._book.version:
+                    self._book = self._load()
+            except StoreError as exc:
+                # Keep answering with what we have (or the seed) while Redis is away.
+                log.warning("rules not refreshed: %s", type(exc).__name__)
+                if self._book is None:
+                    self._book = RuleBook.build(self.config.seed_rules, 0)
+            return self._book
+
+    def _load(self) -> RuleBook:
+        loaded = self.store.load_rules()
+        if loaded is None:
+            if self.store.seed_rules([rule_to_dict(r) for r in self.config.seed_rules]):
+                log.info("seeded %d keyword rules from %s", len(self.config.seed_rules), self.config.source)
+            loaded = self.store.load_rules()
+            assert loaded is not None
+        version, docs = loaded
+        try:
+            rules = tuple(parse_rules(docs, article_ids=self._article_ids))
+        except RuleError as exc:
+            # Saved rules were valid when saved; an article removed from config since can break them.
+            log.error("stored rules v%d no longer valid (%s); keeping the previous ones", version, exc.errors[0])
+            return self._book or RuleBook.build(self.config.seed_rules, 0)
+        log.info("keyword rules v%d loaded: %d rules", version, len(rules))
+        return RuleBook.build(rules, version)
+
+    # -- editing (CLI now, console later) ------------------------------------------------------
+
+    def validate(self, items: Any) -> list[Rule]:
+        """Parse rule dicts, all or nothing; raises RuleError naming every bad field."""
+        if not isinstance(items, list):
+            raise RuleError(["rules: must be a list of rules"])
+        return parse_rules(items, article_ids=self._article_ids)
+
+    def replace(self, items: Any, expected_version: int | None = None) -> int:
+        """Validate and store a complete new rule set; returns its version."""
+        rules = self.validate(items)
+        version = self.store.save_rules([rule_to_dict(r) for r in rules], expected_version)
+        if version < 0:
+            raise RuleError(["rules: changed by someone else meanwhile; reload and try again"])
+        self._checked = float("-inf")  # this process sees its own change at once
+        return version
+
+    def import_yaml(self, text: str) -> int:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise RuleError(["rules file: not valid YAML"]) from None
+        if isinstance(data, dict) and "rules" in data:
+            data = data["rules"]
+        return self.replace(data)
+
+    def export_yaml(self) -> str:
+        book = self.current()
+        doc = {"rules": [rule_to_dict(r) for r in book.rules]}
+        return f"# keyword rules, version {book.version}\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)

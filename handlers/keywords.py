@@ -1,0 +1,54 @@
+"""Admin keyword rules: article cards, the survey, fixed texts and the topic list."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from bot import messages as m
+from bot.rules import RuleMatch
+from bot.ruleset import RuleSet
+from handlers.base import Context, Outcome, Router
+from handlers.replies import article_card, survey_card, topics_text
+
+_random = random.Random()
+
+
+def rule_input(msg: m.Inbound) -> tuple[str, str] | None:
+    """What a rule matches against, and the input kind, for the messages rules apply to."""
+    text = m.input_text(msg)
+    if text:
+        return text, msg.kind
+    if isinstance(msg, m.ClickEvent):
+        return msg.key, "click"
+    if isinstance(msg, m.SubscribeEvent):
+        return msg.scene or "", "subscribe"
+    return None
+
+
+class Keywords(Router):
+    name = "keywords"
+
+    def check(self, msg: m.Inbound, ctx: Context) -> RuleMatch | None:
+        given = rule_input(msg)
+        if given is None:
+            return None
+        rules: RuleSet = ctx.services["rules"]
+        return rules.current().normal.match(given[0], given[1], ctx.clock())
+
+    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+        match: RuleMatch = found
+        answer = match.rule.answer
+        reply: m.Reply
+        if answer.kind == "article":
+            article = ctx.config.article(answer.article_id or "")
+            if article is None:  # validated on save; the catalog can still change under it
+                return Outcome(m.TextReply(ctx.config.webhook.default_reply))
+            reply = article_card(article)
+        elif answer.kind == "survey":
+            reply = survey_card(msg, ctx)
+        elif answer.kind == "help":
+            reply = m.TextReply(topics_text(ctx.services["rules"].current(), ctx.config))
+        else:
+            reply = m.TextReply(answer.choose_text(_random))
+        return Outcome(reply, (ctx.store.hit_effect("rules", match.rule.id, ctx.today()),))

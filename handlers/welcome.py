@@ -1,0 +1,28 @@
+"""A new follower: greeting, the topics, the survey and how to ask a question."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import messages as m
+from bot.links import survey_link
+from bot.ruleset import RuleSet
+from handlers.base import Context, Outcome, Router
+from handlers.replies import topics_text
+
+
+class Welcome(Router):
+    name = "welcome"
+
+    def check(self, msg: m.Inbound, ctx: Context) -> bool | None:
+        return True if isinstance(msg, m.SubscribeEvent) else None
+
+    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+        cfg = ctx.config
+        rules: RuleSet = ctx.services["rules"]
+        link = survey_link(cfg.account.public_base_url, cfg.secret_key, ctx.pseudonym(msg.openid))
+        intro = (f"感谢关注“{cfg.account.name}”！我们会定期推送肾移植相关的科普文章。\n"
+                 "您可以发送以下关键词查看相关内容：")
+        text = topics_text(rules.current(), cfg, intro)
+        text += f"\n\n{cfg.survey.invitation}\n参与问卷：{link}"
+        return Outcome(m.TextReply(text), (ctx.store.hit_effect("rules", "welcome", ctx.today()),))
