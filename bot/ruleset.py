@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bot import messages as m
 from bot.config import Config
 from bot.rules import CompiledRules, Rule, RuleError, RuleMatch, compile_rules, parse_rules, rule_to_dict
 from bot.store import Store, StoreError
@@ -26,21 +27,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RuleBook:
-    """One version of the rules, compiled: urgent rules apart, since they outrank every feature."""
+    """One version of the rules, compiled (urgent rules rank above all others)."""
 
     version: int
     rules: tuple[Rule, ...]
-    urgent: CompiledRules
-    normal: CompiledRules
+    compiled: CompiledRules
 
     @classmethod
     def build(cls, rules: tuple[Rule, ...], version: int) -> RuleBook:
-        return cls(version, rules, compile_rules([r for r in rules if r.urgent], version),
-                   compile_rules([r for r in rules if not r.urgent], version))
+        return cls(version, rules, compile_rules(rules, version))
 
     def explain(self, text: str, kind: str, now: datetime) -> list[RuleMatch]:
         """Every rule that matches, the one that fires first (for `rules test` and the console)."""
-        return [*self.urgent.match_all(text, kind, now), *self.normal.match_all(text, kind, now)]
+        return self.compiled.match_all(text, kind, now)
+
+
+def rule_input(msg: m.Inbound) -> tuple[str, str] | None:
+    """What rules match against, and the input kind, for the messages rules apply to."""
+    text = m.input_text(msg)
+    if text:
+        return text, msg.kind
+    if isinstance(msg, m.ClickEvent):
+        return msg.key, "click"
+    if isinstance(msg, m.SubscribeEvent):
+        return msg.scene or "", "subscribe"
+    return None
 
 
 class RuleSet:
@@ -56,6 +67,17 @@ class RuleSet:
         self._checked = float("-inf")
         self._lock = threading.Lock()
         self._article_ids = frozenset(a.id for a in config.articles)
+        self._memo = threading.local()
+
+    def match(self, msg: m.Inbound, now: datetime) -> RuleMatch | None:
+        """The winning rule for `msg`; computed once per message however many routers ask."""
+        memo = self._memo
+        if getattr(memo, "msg", None) is msg:
+            return memo.result
+        given = rule_input(msg)
+        result = None if given is None else self.current().compiled.match(given[0], given[1], now)
+        memo.msg, memo.result = msg, result
+        return result
 
     def current(self) -> RuleBook:
         now = self.clock()

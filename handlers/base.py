@@ -33,10 +33,17 @@ class Context:
     clock: Callable[[], datetime]  # timezone-aware "now"
     pseudonym: Callable[[str], str]  # openid -> stable pseudonymous id
     services: dict[str, Any] = field(default_factory=dict)  # feature services (rules, questions, api)
+    _day: list[Any] = field(default_factory=lambda: [None, ""], repr=False)  # (minute, YYYYMMDD) cache
 
     def today(self) -> str:
         """The account-local date as YYYYMMDD, the bucket for daily statistics."""
-        return self.clock().astimezone(self.config.account.tz).strftime("%Y%m%d")
+        now = self.clock()
+        minute = int(now.timestamp()) // 60  # zone offsets are whole minutes: the date cannot change within one
+        cached = self._day
+        if cached[0] != minute:
+            cached[1] = now.astimezone(self.config.account.tz).strftime("%Y%m%d")
+            cached[0] = minute
+        return str(cached[1])
 
 
 class Router:

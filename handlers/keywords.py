@@ -14,27 +14,13 @@ from handlers.replies import article_card, survey_card, topics_text
 _random = random.Random()
 
 
-def rule_input(msg: m.Inbound) -> tuple[str, str] | None:
-    """What a rule matches against, and the input kind, for the messages rules apply to."""
-    text = m.input_text(msg)
-    if text:
-        return text, msg.kind
-    if isinstance(msg, m.ClickEvent):
-        return msg.key, "click"
-    if isinstance(msg, m.SubscribeEvent):
-        return msg.scene or "", "subscribe"
-    return None
-
-
 class Keywords(Router):
     name = "keywords"
 
     def check(self, msg: m.Inbound, ctx: Context) -> RuleMatch | None:
-        given = rule_input(msg)
-        if given is None:
-            return None
         rules: RuleSet = ctx.services["rules"]
-        return rules.current().normal.match(given[0], given[1], ctx.clock())
+        match = rules.match(msg, ctx.clock())  # the urgent router asked first: usually memoised
+        return match if match is not None and not match.rule.urgent else None
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         match: RuleMatch = found

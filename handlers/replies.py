@@ -26,7 +26,7 @@ def survey_card(msg: m.Inbound, ctx: Context) -> m.NewsReply:
 def topics_text(book: RuleBook, config: Config, intro: str = "您可以发送以下关键词查看相关内容：") -> str:
     """The topic list, generated from the rules so it is never written twice."""
     lines = [intro]
-    for topic in book.normal.topics():
+    for topic in book.compiled.topics():
         if topic.keywords:
             lines.append(f"· {topic.name}：发送“{topic.keywords[0]}”")
     lines.append(HOW_TO_ASK)

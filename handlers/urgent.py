@@ -15,11 +15,9 @@ class Urgent(Router):
     name = "urgent"
 
     def check(self, msg: m.Inbound, ctx: Context) -> RuleMatch | None:
-        text = m.input_text(msg)
-        if not text:
-            return None
         rules: RuleSet = ctx.services["rules"]
-        return rules.current().urgent.match(text, msg.kind, ctx.clock())
+        match = rules.match(msg, ctx.clock())
+        return match if match is not None and match.rule.urgent else None
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         match: RuleMatch = found
