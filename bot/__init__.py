@@ -14,6 +14,7 @@ from flask import Flask
 from bot.api import WeChatAPI
 from bot.config import Config, load_config
 from bot.intake import Intake, make_deliver
+from bot.posts import PostService
 from bot.privacy import Pseudonymizer
 from bot.ruleset import RuleSet
 from bot.store import DEFAULT_PREFIX, EmbeddedRedis, Store
@@ -63,6 +64,7 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     api = build_api(config, store)
     ctx.services["api"] = api
     ctx.services["rules"] = RuleSet(store, config)
+    ctx.services["posts"] = PostService(config, store, api, ctx.clock)  # questions and Q&A reply posts
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30)
     intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(lambda: api, ctx))

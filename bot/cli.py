@@ -292,6 +292,9 @@ def init_app(app: Flask) -> None:
     """Register the commands that need the app's services."""
     app.cli.add_command(outbox_command)
     app.cli.add_command(rules_group)
+    from bot import qa_cli
+
+    qa_cli.register(app)  # questions, digest, posts
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ Every error names the field it is about, e.g. ``config.yaml: wechat.encoding_aes
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 import unicodedata
@@ -90,6 +91,52 @@ class SurveyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class QASchedule:
+    """When pending questions are batched into a new draft reply post (standard 5-field crontab)."""
+
+    name: str
+    cron: str  # weekday numbers already turned into names (APScheduler 3 counts 0 as Monday, crontab as Sunday)
+    timezone: str
+
+    def trigger(self) -> Any:
+        return _cron_trigger(self.cron, self.timezone)
+
+
+@functools.lru_cache(maxsize=32)
+def _cron_trigger(cron: str, timezone: str) -> Any:
+    """APScheduler's CronTrigger, built once per expression (building one costs ~150 µs)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    return CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+
+
+@dataclass(frozen=True, slots=True)
+class QAPublishing:
+    mode: str  # "freepublish" (article URL, no push) or "mass_send" (pushed to every follower)
+    cover_image: str  # absolute path of the JPG/PNG cover
+    author: str
+    title: str  # may contain {date} (account-local M月D日); at most 32 characters once filled in
+    intro: str
+    disclaimer: str  # the fixed medical disclaimer footer of every reply post
+    max_attempts: int  # publish attempts (each after a retryable error) before the post is marked failed
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionsConfig:
+    """Followers' questions and the Q&A reply posts that answer them (issue 4)."""
+
+    markers: tuple[str, ...]  # a message starting with one of these (and more text) is a question
+    unmatched_enabled: bool  # also take long messages that no rule answers as questions
+    unmatched_min_chars: int
+    daily_limit: int  # questions per follower per account-local day
+    duplicate_days: int  # the same text from the same follower within this many days is one question
+    notify_askers: bool  # send each asker the article link once published
+    latest_keywords: tuple[str, ...]  # whole messages answered with the latest published reply post
+    schedules: tuple[QASchedule, ...]
+    publishing: QAPublishing
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; sections the features read are typed, the rest stay raw."""
 
@@ -101,6 +148,7 @@ class Config:
     secret_key: str
     seed_rules: tuple[Rule, ...]  # stored in Redis on first start; admins edit them there
     help_keywords: frozenset[str]  # whole messages (NFKC, casefolded) that ask for the topic list
+    questions: QuestionsConfig
     source: str  # where it was loaded from, for messages
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -247,6 +295,118 @@ def _seed_rules(root: _Section, articles: tuple[ArticleConfig, ...], survey: Sur
         raise ConfigError(f"{root.source}: " + "; ".join(exc.errors)) from None
 
 
+# -- questions and reply posts (issue 4) -----------------------------------------------------------
+
+DEFAULT_MARKERS = ("提问", "问：", "问:", "Q:", "q:", "？", "?")
+DEFAULT_COVER = Path(__file__).resolve().parent / "assets" / "qa-cover.png"
+DEFAULT_DISCLAIMER = ("免责声明：本文内容仅供健康科普参考，不能替代医生面诊和个体化的诊疗建议。"
+                      "请勿据此自行调整免疫抑制剂等药物；如出现发热、尿量减少、移植肾区疼痛等情况，请立即就医。")
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _flag(section: _Section, key: str, default: bool) -> bool:
+    value = section.data.get(key, default)
+    if not isinstance(value, bool):
+        raise section.fail(key, f"must be true or false, not {value!r}")
+    return value
+
+
+def _crontab_weekdays(expr: str) -> str:
+    """`expr` with crontab weekday numbers (0 or 7 = Sunday) written as names, which APScheduler 3 reads right."""
+    fields = expr.split()
+    if len(fields) != 5:
+        return expr  # APScheduler reports the field count
+
+    def name(part: str) -> str:
+        base, slash, step = part.partition("/")
+        base = re.sub(r"\d+", lambda m: _CRON_WEEKDAYS[int(m.group())] if int(m.group()) < 8 else m.group(), base)
+        return base + slash + step
+
+    fields[4] = ",".join(name(p) for p in fields[4].split(","))
+    return " ".join(fields)
+
+
+def _parse_schedules(qs: _Section, default_tz: str) -> tuple[QASchedule, ...]:
+    items = qs.data.get("schedules", [{"name": "weekly", "cron": "0 18 * * fri"}])
+    if not isinstance(items, list) or not items:
+        raise qs.fail("schedules", "must be a non-empty list of {name, cron, timezone}")
+    schedules: list[QASchedule] = []
+    for i, item in enumerate(items):
+        s = _Section(item, f"{qs.path}.schedules[{i}]", qs.source)
+        name = s.string("name", f"schedule{i + 1}")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", name):
+            raise s.fail("name", "use letters, digits, '-' and '_' (at most 32)")
+        if name in {x.name for x in schedules}:
+            raise s.fail("name", f"duplicate schedule name {name!r}")
+        timezone = s.string("timezone", default_tz)
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise s.fail("timezone", f"unknown time zone {timezone!r}") from None
+        raw = s.string("cron")
+        cron = _crontab_weekdays(raw)
+        try:
+            _cron_trigger(cron, timezone)
+        except (ValueError, TypeError) as exc:
+            raise s.fail("cron", f"invalid cron expression {raw!r} (minute hour day month weekday): {exc}") from None
+        schedules.append(QASchedule(name=name, cron=cron, timezone=timezone))
+    return tuple(schedules)
+
+
+def _parse_publishing(qs: _Section) -> QAPublishing:
+    pub = qs.section("publishing")
+    mode = pub.string("mode", "freepublish")
+    if mode not in ("freepublish", "mass_send"):
+        raise pub.fail("mode", f"must be freepublish or mass_send, got {mode!r}")
+    cover = pub.string("cover_image", "", allow_empty=True)
+    path = DEFAULT_COVER
+    if cover:
+        path = Path(cover)
+        if not path.is_absolute():
+            path = Path(qs.source).resolve().parent / path  # relative to the config file
+    if path.suffix.lower() not in (".jpg", ".jpeg", ".png", ".gif", ".bmp"):
+        raise pub.fail("cover_image", "must be a .jpg, .png, .gif or .bmp image")
+    if not path.is_file():
+        raise pub.fail("cover_image", f"no such file {str(path)!r}")
+    if path.stat().st_size > 10 * 1024 * 1024:
+        raise pub.fail("cover_image", "must be at most 10 MB (WeChat's limit for image material)")
+    author = pub.string("author", "", allow_empty=True)
+    if len(author) > 16:
+        raise pub.fail("author", "must be at most 16 characters (WeChat's limit)")
+    title = pub.string("title", "答疑 · {date}")
+    try:
+        sample_title = title.format(date="12月31日")
+    except (KeyError, IndexError, ValueError):
+        raise pub.fail("title", "may contain only the placeholder {date}") from None
+    if len(sample_title) > 32:
+        raise pub.fail("title", "must be at most 32 characters with the date filled in (WeChat's limit)")
+    return QAPublishing(
+        mode=mode,
+        cover_image=str(path),
+        author=author,
+        title=title,
+        intro=pub.string("intro", "感谢大家的提问！以下是本期整理的问题和医生的解答。"),
+        disclaimer=pub.string("disclaimer", DEFAULT_DISCLAIMER),
+        max_attempts=pub.integer("max_attempts", 5, 1, 20),
+    )
+
+
+def _parse_questions(qs: _Section, account: AccountConfig) -> QuestionsConfig:
+    markers = qs.str_list("markers") if "markers" in qs.data else DEFAULT_MARKERS
+    unmatched = qs.section("unmatched")
+    return QuestionsConfig(
+        markers=tuple(sorted(markers, key=len, reverse=True)),  # longest first: "问：" before "问"
+        unmatched_enabled=_flag(unmatched, "enabled", False),
+        unmatched_min_chars=unmatched.integer("min_chars", 15, 2, 500),
+        daily_limit=qs.integer("daily_limit", 5, 1, 1000),
+        duplicate_days=qs.integer("duplicate_days", 7, 1, 365),
+        notify_askers=_flag(qs, "notify_askers", True),
+        latest_keywords=qs.str_list("latest_keywords") if "latest_keywords" in qs.data else ("答疑", "最新答疑"),
+        schedules=_parse_schedules(qs, account.timezone),
+        publishing=_parse_publishing(qs),
+    )
+
+
 def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml") -> Config:
     """Validate a loaded YAML document plus environment into a `Config`."""
     root = _Section(data, "", source)
@@ -330,6 +490,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         seed_rules=_seed_rules(root, articles, survey),
         help_keywords=frozenset(unicodedata.normalize("NFKC", k).casefold()
                                 for k in root.str_list("help_keywords") or ("帮助", "?", "help")),
+        questions=_parse_questions(root.section("questions"), account),
         source=source,
         raw=dict(root.data),
     )

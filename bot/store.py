@@ -18,6 +18,39 @@ key                                type      what
 {p}unmatched:{yyyymmdd}            list      JSON ``{"t", "who"}``: scrubbed text nothing matched
 {p}stats:survey:{yyyymmdd}         hash      ``clicks`` -> survey link clicks
 {p}survey:clickers:{yyyymmdd}      HLL       pseudonymous ids that clicked (count only)
+{p}q:seq                           string    last question id (INCR)
+{p}q:{id}                          hash      one question: ``asker`` (pseudonym), ``text`` as received,
+                                             ``public`` (scrubbed), ``norm``, ``sketch``, ``tags``,
+                                             ``topic``, ``received`` (epoch s), ``status`` (new, batched,
+                                             answered, published, rejected, merged), ``post``, ``into``
+{p}q:new                           zset      pending question ids, score = received (oldest first)
+{p}q:dup:{asker}:{hash}            string    question id of this follower's text (TTL: duplicate_days)
+{p}q:day:{asker}:{yyyymmdd}        string    questions this follower asked that day (TTL 2 days)
+{p}follower:{asker}                hash      ``openid``, ``last_seen``, ``open`` (questions still to
+                                             notify); deleted when ``open`` reaches 0 or on unsubscribe
+{p}links:{asker}                   list      JSON ``{"title", "url"}`` links WeChat refused to send;
+                                             added to the follower's next reply (TTL 30 days)
+{p}post:seq                        string    last reply-post id (INCR)
+{p}post:{id}                       hash      one reply post: ``status``, ``title``, ``intro``,
+                                             ``scheduled_at``, ``attempts``, ``owner``/``lease_until``
+                                             (publishing lease), step results ``cover_media_id``,
+                                             ``draft_media_id``, ``publish_id``, ``msg_id``, ``url`` ...
+{p}post:{id}:q                     zset      question ids moved into the post, score = received
+{p}post:{id}:groups                hash      group id -> JSON group (topic, text, questions, answer);
+                                             written under ``:tmp:{uuid}`` first, then renamed
+{p}post:{id}:errors                list      JSON WeChat errors (code, meaning, step, at), newest last
+{p}post:{id}:notify                list      ``asker count`` entries still to be told the link
+{p}posts                           zset      every post id, score = created
+{p}posts:batching                  set       posts whose batch has not finished (resumed after a crash)
+{p}posts:scheduled                 zset      scheduled post ids, score = scheduled_at
+{p}posts:publishing                zset      publishing post ids, score = lease expiry or next poll
+{p}posts:finishing                 set       published posts whose askers are still being told
+{p}publish:{publish_id}            string    post id of a freepublish job
+{p}batch:slot:{schedule}:{epoch}   string    claim of one scheduled batch run: the post id it made,
+                                             or ``claimed`` (TTL 30 days)
+{p}lock:qa-batch                   string    holder id while one process batches questions
+{p}qa:latest                       string    JSON ``{"post", "title", "url", "cover"}``, newest published
+{p}qa:cover:{sha256}               hash      ``media_id``, ``url`` of an uploaded cover image
 =================================  ========  =================================================
 
 Later features add their keys to this table; nothing else in the bot imports ``redis``.
@@ -31,9 +64,9 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -77,6 +110,142 @@ _UNLOCK_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# -- questions and reply posts (issue 4): every move between states is one script, so a crash
+# leaves each question either where it was or where it went, never in both or neither.
+
+# Store a question unless it repeats the follower's recent one or exceeds their daily limit.
+# KEYS: dup, day counter, question seq, pending zset, follower.
+# ARGV: question key prefix, now, limit, dup ttl, day ttl, openid, field/value pairs...
+_ADD_QUESTION_LUA = """
+if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('HSET', KEYS[5], 'last_seen', ARGV[2]) end
+local existing = redis.call('GET', KEYS[1])
+if existing then return {'dup', existing} end
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if used >= tonumber(ARGV[3]) then return {'limit', tostring(used)} end
+local id = tostring(redis.call('INCR', KEYS[3]))
+local q = ARGV[1] .. id
+redis.call('HSET', q, 'id', id, 'status', 'new', 'received', ARGV[2])
+for i = 7, #ARGV, 2 do redis.call('HSET', q, ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[4], ARGV[2], id)
+redis.call('SET', KEYS[1], id, 'EX', ARGV[4])
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[5], 'openid', ARGV[6], 'last_seen', ARGV[2])
+redis.call('HINCRBY', KEYS[5], 'open', 1)
+return {'new', id}
+"""
+
+# Start a batch: claim the schedule slot (if any) and create the post, unless nothing is pending.
+# Returns the post id, '' (nothing to batch) or nil (slot already claimed by another process).
+# KEYS: slot claim, pending zset, post seq, posts zset, batching set.
+# ARGV: post key prefix, now, cutoff, claim ttl, slot ('' for a manual run).
+_BEGIN_BATCH_LUA = """
+if ARGV[5] ~= '' and not redis.call('SET', KEYS[1], 'claimed', 'NX', 'EX', ARGV[4]) then return false end
+if redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[3]) == 0 then return '' end
+local id = tostring(redis.call('INCR', KEYS[3]))
+redis.call('HSET', ARGV[1] .. id, 'id', id, 'status', 'batching', 'created', ARGV[2], 'cutoff', ARGV[3],
+           'slot', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[2], id)
+redis.call('SADD', KEYS[5], id)
+if ARGV[5] ~= '' then redis.call('SET', KEYS[1], id, 'EX', ARGV[4]) end
+return id
+"""
+
+# Move up to ARGV[3] pending questions received by the cutoff into a post; returns how many moved.
+# KEYS: pending zset, post questions zset. ARGV: question key prefix, cutoff, count, post id.
+_MOVE_BATCH_LUA = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+for i = 1, #ids, 2 do
+  redis.call('ZREM', KEYS[1], ids[i])
+  redis.call('ZADD', KEYS[2], ids[i + 1], ids[i])
+  redis.call('HSET', ARGV[1] .. ids[i], 'status', 'batched', 'post', ARGV[4])
+end
+return #ids / 2
+"""
+
+# Give a post's unanswered questions back to the pending queue (idempotent); returns how many.
+# KEYS: pending zset, post questions zset. ARGV: question key prefix, post id, question ids...
+_RETURN_QUESTIONS_LUA = """
+local n = 0
+for i = 3, #ARGV do
+  local q = ARGV[1] .. ARGV[i]
+  local f = redis.call('HMGET', q, 'status', 'post', 'received')
+  if f[1] == 'batched' and f[2] == ARGV[2] then
+    redis.call('HSET', q, 'status', 'new', 'post', '')
+    redis.call('ZADD', KEYS[1], f[3], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    n = n + 1
+  end
+end
+return n
+"""
+
+# A post's status check-and-set, with its index entries and fields; returns 1 if it applied.
+# A claim for publishing (to = publishing, no owner given) needs a due schedule or an expired lease;
+# with an owner, only the lease holder may change the post. to = '' changes fields only.
+# KEYS: post, scheduled zset, publishing zset, finishing set.
+# ARGV: post id, allowed statuses (space separated), to, now, index score, owner, field/value pairs...
+_POST_UPDATE_LUA = """
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return 0 end
+local allowed = false
+for s in string.gmatch(ARGV[2], '%S+') do if s == st then allowed = true end end
+if not allowed then return 0 end
+local now = tonumber(ARGV[4])
+if ARGV[6] ~= '' then
+  if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[6] then return 0 end
+elseif ARGV[3] == 'publishing' then
+  if st == 'scheduled' and tonumber(redis.call('HGET', KEYS[1], 'scheduled_at') or '0') > now then return 0 end
+  if st == 'publishing' and tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') > now then return 0 end
+end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local to = ARGV[3]
+if to ~= '' then
+  redis.call('HSET', KEYS[1], 'status', to)
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  if to == 'scheduled' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1]) end
+  if to == 'publishing' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1]) end
+  if to == 'published' then redis.call('SADD', KEYS[4], ARGV[1]) end
+elseif ARGV[5] ~= '' and st == 'publishing' then
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+end
+return 1
+"""
+
+# A follower's questions no longer need their openid; forget it when none is left. KEYS: follower.
+_RELEASE_FOLLOWER_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[1], 'open', -tonumber(ARGV[1])) <= 0 then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+
+# Read fields of the questions in a post, a range at a time, in one reply (a pipelined HMGET per
+# question costs ten times more in redis-py). KEYS: post questions zset.
+# ARGV: question key prefix, start, stop, field names... Returns id, fields..., id, fields...
+_READ_QUESTIONS_LUA = """
+local ids = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3])
+local out = {}
+local names = {}
+for i = 4, #ARGV do names[#names + 1] = ARGV[i] end
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  local values = redis.call('HMGET', ARGV[1] .. id, unpack(names))
+  for j = 1, #names do out[#out + 1] = values[j] or '' end
+end
+return out
+"""
+
+_QA_SCRIPTS = {
+    "add_question": _ADD_QUESTION_LUA,
+    "begin_batch": _BEGIN_BATCH_LUA,
+    "move_batch": _MOVE_BATCH_LUA,
+    "return_questions": _RETURN_QUESTIONS_LUA,
+    "post_update": _POST_UPDATE_LUA,
+    "release_follower": _RELEASE_FOLLOWER_LUA,
+    "read_questions": _READ_QUESTIONS_LUA,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +303,7 @@ class Store:
         self._claim = client.register_script(_CLAIM_LUA)
         self._unlock = client.register_script(_UNLOCK_LUA)
         self._replace_rules = client.register_script(_REPLACE_RULES_LUA)
+        self._qa = {name: client.register_script(src) for name, src in _QA_SCRIPTS.items()}
         self._held = _HeldConnection(client.connection_pool)
 
     @classmethod
@@ -306,6 +476,344 @@ class Store:
         finally:
             if acquired:
                 self._unlock(keys=[key], args=[holder])
+
+    # -- questions (issue 4) ------------------------------------------------------------------
+
+    def add_question(self, asker: str, openid: str, fields: Mapping[str, str], *, now: float, day: str,
+                     dup_hash: str, daily_limit: int, dup_ttl: int) -> tuple[str, str]:
+        """Store a question atomically: ("new", id), ("dup", earlier id) or ("limit", count today)."""
+        keys = [self.key("q", "dup", asker, dup_hash), self.key("q", "day", asker, day), self.key("q", "seq"),
+                self.key("q", "new"), self.key("follower", asker)]
+        args: list[Any] = [self.key("q", ""), repr(now), daily_limit, dup_ttl, 2 * 86400, openid]
+        for name, value in fields.items():
+            args.extend((name, value))
+        outcome, value = self._qa["add_question"](keys=keys, args=args)
+        return outcome.decode(), value.decode()
+
+    def question(self, qid: str) -> dict[str, str] | None:
+        return _text_hash(self.redis.hgetall(self.key("q", qid))) or None
+
+    def question_fields(self, qids: Sequence[str], fields: Sequence[str], chunk: int = 5000) -> list[list[str | None]]:
+        """The named fields of many questions, pipelined in chunks (no round trip per question)."""
+        out: list[list[str | None]] = []
+        for i in range(0, len(qids), chunk):
+            pipe = self.redis.pipeline(transaction=False)
+            for qid in qids[i:i + chunk]:
+                pipe.hmget(self.key("q", qid), fields)
+            for row in pipe.execute():
+                out.append([v.decode() if v is not None else None for v in row])
+        return out
+
+    def set_question_fields(self, updates: Mapping[str, Mapping[str, str]], chunk: int = 5000) -> None:
+        items = list(updates.items())
+        for i in range(0, len(items), chunk):
+            pipe = self.redis.pipeline(transaction=False)
+            for qid, fields in items[i:i + chunk]:
+                pipe.hset(self.key("q", qid), mapping=_fields(fields))
+            pipe.execute()
+
+    def pending_question_ids(self, start: int = 0, stop: int = -1) -> list[str]:
+        """Pending (not yet batched) question ids, oldest first."""
+        return _strs(self.redis.zrange(self.key("q", "new"), start, stop))
+
+    def pending_count(self) -> int:
+        return int(self.redis.zcard(self.key("q", "new")))
+
+    def return_questions(self, pid: str, qids: Sequence[str], chunk: int = 1000) -> int:
+        """Put a post's still-unanswered questions back in the pending queue; returns how many moved."""
+        moved = 0
+        keys = [self.key("q", "new"), self.key("post", pid, "q")]
+        for i in range(0, len(qids), chunk):
+            moved += int(self._qa["return_questions"](keys=keys, args=[self.key("q", ""), pid, *qids[i:i + chunk]]))
+        return moved
+
+    def reject_pending(self, qid: str) -> bool:
+        """Take a pending question out of the queue as rejected; False if a batch took it meanwhile."""
+        q_key = self.key("q", qid)
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(q_key)
+                status, asker = cast(list[bytes | None], pipe.hmget(q_key, ["status", "asker"]))
+                if status != b"new":
+                    return False
+                pipe.multi()
+                pipe.zrem(self.key("q", "new"), qid)
+                pipe.hset(q_key, "status", "rejected")
+                if asker:
+                    self._qa["release_follower"](keys=[self.key("follower", asker.decode())], args=[1], client=pipe)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def follower(self, asker: str) -> dict[str, str] | None:
+        return _text_hash(self.redis.hgetall(self.key("follower", asker))) or None
+
+    def release_followers(self, counts: Mapping[str, int]) -> None:
+        """`counts[asker]` of their questions need the openid no more; it is deleted when none is left."""
+        pipe = self.redis.pipeline(transaction=False)
+        for asker, n in counts.items():
+            self._qa["release_follower"](keys=[self.key("follower", asker)], args=[n], client=pipe)
+        pipe.execute()
+
+    def forget_follower(self, asker: str) -> None:
+        """Unsubscribed: delete the stored openid and any link still waiting for them."""
+        self.redis.delete(self.key("follower", asker), self.key("links", asker))
+
+    def add_pending_link(self, asker: str, link: Mapping[str, str], ttl: int = 30 * 86400, keep: int = 5) -> None:
+        key = self.key("links", asker)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, json.dumps(dict(link), ensure_ascii=False))
+        pipe.ltrim(key, -keep, -1)
+        pipe.expire(key, ttl)
+        pipe.execute()
+
+    def take_pending_links(self, asker: str) -> list[dict[str, str]]:
+        """Links WeChat refused to deliver to this follower, removed as they are returned (for a reply)."""
+        key = self.key("links", asker)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lrange(key, 0, -1)
+        pipe.delete(key)
+        raw, _ = pipe.execute()
+        return [json.loads(r) for r in raw]
+
+    # -- batching questions into reply posts --------------------------------------------------
+
+    def begin_batch(self, *, now: float, cutoff: float, slot: str, claim_ttl: int = 30 * 86400) -> str | None:
+        """Claim `slot` (unless '') and create a batching post; None: claimed elsewhere, '': nothing pending."""
+        keys = [self.key("batch", "slot", slot or "-"), self.key("q", "new"), self.key("post", "seq"),
+                self.key("posts"), self.key("posts", "batching")]
+        result = self._qa["begin_batch"](keys=keys, args=[self.key("post", ""), repr(now), repr(cutoff), claim_ttl,
+                                                           slot])
+        return None if result is None else cast(bytes, result).decode()
+
+    def slot_claimed(self, slot: str) -> bool:
+        return bool(self.redis.exists(self.key("batch", "slot", slot)))
+
+    def move_to_post(self, pid: str, cutoff: float, count: int) -> int:
+        """Atomically move up to `count` pending questions received by `cutoff` into the post."""
+        keys = [self.key("q", "new"), self.key("post", pid, "q")]
+        return int(self._qa["move_batch"](keys=keys, args=[self.key("q", ""), repr(cutoff), count, pid]))
+
+    def batching_posts(self) -> list[str]:
+        return sorted(_strs(self.redis.smembers(self.key("posts", "batching"))), key=int)
+
+    def post_question_ids(self, pid: str) -> list[str]:
+        """The questions a post holds, oldest first."""
+        return _strs(self.redis.zrange(self.key("post", pid, "q"), 0, -1))
+
+    def read_post_questions(self, pid: str, fields: Sequence[str], chunk: int = 5000) -> Iterator[list[str]]:
+        """[id, *fields] of every question in the post, oldest first, a chunk per round trip."""
+        start = 0
+        width = len(fields) + 1
+        while True:
+            flat = cast(list[bytes], self._qa["read_questions"](
+                keys=[self.key("post", pid, "q")], args=[self.key("q", ""), start, start + chunk - 1, *fields]))
+            for i in range(0, len(flat), width):
+                yield [v.decode() for v in flat[i:i + width]]
+            if len(flat) < chunk * width:
+                return
+            start += chunk
+
+    def finish_batch(self, pid: str, groups: Sequence[Mapping[str, Any]], fields: Mapping[str, str],
+                     chunk: int = 2000) -> bool:
+        """Write the post's groups and make it a draft, once (False if another process finished it)."""
+        post_key, groups_key = self.key("post", pid), self.key("post", pid, "groups")
+        # The groups go to a scratch key first, in chunks, so the atomic switch below is a cheap RENAME
+        # rather than one long transaction that would keep Redis from answering the webhook.
+        scratch = f"{groups_key}:tmp:{uuid.uuid4().hex}"
+        pipe = self.redis.pipeline(transaction=False)
+        for i in range(0, len(groups), chunk):
+            pipe.hset(scratch, mapping={g["id"]: _json(g) for g in groups[i:i + chunk]})
+        pipe.expire(scratch, 3600)
+        pipe.execute()
+        with self.redis.pipeline(transaction=True) as tx:
+            try:
+                tx.watch(post_key)
+                if tx.hget(post_key, "status") != b"batching":
+                    return False
+                tx.multi()
+                if groups:
+                    tx.rename(scratch, groups_key)
+                    tx.persist(groups_key)
+                else:
+                    tx.delete(groups_key)
+                tx.hset(post_key, mapping=_fields({**fields, "status": "draft"}))
+                tx.srem(self.key("posts", "batching"), pid)
+                tx.execute()
+                return True
+            except redis.WatchError:
+                return False
+            finally:
+                self.redis.delete(scratch)  # left over only when another process finished first
+
+    # -- reply posts --------------------------------------------------------------------------
+
+    def post(self, pid: str) -> dict[str, str] | None:
+        return _text_hash(self.redis.hgetall(self.key("post", pid))) or None
+
+    def post_ids(self, limit: int = 50) -> list[str]:
+        """The newest posts first."""
+        return _strs(self.redis.zrevrange(self.key("posts"), 0, limit - 1))
+
+    def groups(self, pid: str) -> list[dict[str, Any]]:
+        """A post's question groups in their display order (g1, g2, ...)."""
+        raw = cast(dict[bytes, bytes], self.redis.hgetall(self.key("post", pid, "groups")))
+        return sorted((json.loads(v) for v in raw.values()), key=lambda g: int(str(g["id"]).lstrip("g") or 0))
+
+    def edit_post(self, pid: str, gids: Sequence[str], allowed: Collection[str],
+                  change: Callable[[dict[str, str], dict[str, dict[str, Any] | None]], PostEdit],
+                  attempts: int = 5) -> PostEdit:
+        """Read the post and some groups, apply `change`, write the result atomically (optimistic, retried).
+
+        Raises LookupError for an unknown post and PermissionError when its status is not in `allowed`.
+        """
+        post_key, groups_key = self.key("post", pid), self.key("post", pid, "groups")
+        for _ in range(attempts):
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(post_key, groups_key)
+                    post = _text_hash(pipe.hgetall(post_key))
+                    if not post:
+                        raise LookupError(f"no post {pid}")
+                    if post.get("status") not in allowed:
+                        raise PermissionError(f"post {pid} is {post.get('status')}")
+                    raw = pipe.hmget(groups_key, list(gids)) if gids else []
+                    found = {g: (json.loads(r) if r else None) for g, r in zip(gids, raw, strict=True)}
+                    edit = change(post, found)
+                    pipe.multi()
+                    if edit.groups:
+                        pipe.hset(groups_key, mapping={g: _json(v) for g, v in edit.groups.items()})
+                    if edit.post:
+                        pipe.hset(post_key, mapping=_fields(edit.post))
+                    for qid, qfields in edit.questions.items():
+                        pipe.hset(self.key("q", qid), mapping=_fields(qfields))
+                    for asker, n in edit.release.items():
+                        self._qa["release_follower"](keys=[self.key("follower", asker)], args=[n], client=pipe)
+                    pipe.execute()
+                    return edit
+                except redis.WatchError:
+                    continue
+        raise RuntimeError(f"post {pid} kept changing; try again")
+
+    def update_post(self, pid: str, allowed: Iterable[str], to: str = "", *, now: float,
+                    score: float | None = None, owner: str = "", fields: Mapping[str, str] | None = None) -> bool:
+        """Check-and-set a post's status (see _POST_UPDATE_LUA); True if it applied."""
+        keys = [self.key("post", pid), self.key("posts", "scheduled"), self.key("posts", "publishing"),
+                self.key("posts", "finishing")]
+        args: list[Any] = [pid, " ".join(allowed), to, repr(now), "" if score is None else repr(score), owner]
+        for name, value in (fields or {}).items():
+            args.extend((name, value))
+        return bool(self._qa["post_update"](keys=keys, args=args))
+
+    def due_posts(self, index: str, now: float, limit: int = 100) -> list[str]:
+        """Post ids in `index` ("scheduled" or "publishing") whose time has come."""
+        return _strs(self.redis.zrangebyscore(self.key("posts", index), "-inf", repr(now), start=0, num=limit))
+
+    def add_post_error(self, pid: str, record: Mapping[str, Any], keep: int = 100) -> None:
+        key = self.key("post", pid, "errors")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, _json(record))
+        pipe.ltrim(key, -keep, -1)
+        pipe.execute()
+
+    def post_errors(self, pid: str) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in self.redis.lrange(self.key("post", pid, "errors"), 0, -1)]
+
+    def map_publish_id(self, publish_id: str, pid: str) -> None:
+        self.redis.set(self.key("publish", publish_id), pid, ex=90 * 86400)
+
+    def post_for_publish_id(self, publish_id: str) -> str | None:
+        raw = cast(bytes | None, self.redis.get(self.key("publish", publish_id)))
+        return raw.decode() if raw else None
+
+    def queue_notifications(self, pid: str, counts: Mapping[str, int]) -> bool:
+        """Record once which askers to tell (asker -> questions of theirs in the post); False if done before."""
+        post_key, list_key = self.key("post", pid), self.key("post", pid, "notify")
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(post_key)
+                if pipe.hget(post_key, "notify_queued"):
+                    return False
+                pipe.multi()
+                pipe.delete(list_key)
+                items = [f"{asker} {n}" for asker, n in counts.items()]
+                for i in range(0, len(items), 5000):
+                    pipe.rpush(list_key, *items[i:i + 5000])
+                pipe.hset(post_key, "notify_queued", "1")
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def pop_notification(self, pid: str) -> tuple[str, int] | None:
+        """The next asker to tell, removed atomically so two processes never tell the same one."""
+        raw = cast(bytes | None, self.redis.lpop(self.key("post", pid, "notify")))
+        if raw is None:
+            return None
+        asker, _, n = raw.decode().partition(" ")
+        return asker, int(n or 1)
+
+    def requeue_notification(self, pid: str, asker: str, count: int) -> None:
+        """Put an asker back (WeChat was busy), and the post back among those still being finished."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(self.key("post", pid, "notify"), f"{asker} {count}")
+        pipe.sadd(self.key("posts", "finishing"), pid)
+        pipe.execute()
+
+    def notifications_left(self, pid: str) -> int:
+        return int(self.redis.llen(self.key("post", pid, "notify")))
+
+    def finishing_posts(self) -> list[str]:
+        return sorted(_strs(self.redis.smembers(self.key("posts", "finishing"))), key=int)
+
+    def done_finishing(self, pid: str) -> None:
+        self.redis.srem(self.key("posts", "finishing"), pid)
+
+    def set_latest_post(self, record: Mapping[str, str]) -> None:
+        self.redis.set(self.key("qa", "latest"), _json(record))
+
+    def latest_post(self) -> dict[str, str] | None:
+        raw = cast(bytes | None, self.redis.get(self.key("qa", "latest")))
+        return json.loads(raw) if raw else None
+
+    def cover(self, digest: str) -> tuple[str, str] | None:
+        """The media_id and URL of a cover image uploaded before (by content hash)."""
+        media_id, url = cast(list[bytes | None], self.redis.hmget(self.key("qa", "cover", digest), ["media_id", "url"]))
+        return (media_id.decode(), (url or b"").decode()) if media_id else None
+
+    def set_cover(self, digest: str, media_id: str, url: str) -> None:
+        self.redis.hset(self.key("qa", "cover", digest), mapping={"media_id": media_id, "url": url})
+
+    def drop_cover(self, digest: str) -> None:
+        self.redis.delete(self.key("qa", "cover", digest))
+
+
+@dataclass
+class PostEdit:
+    """What an editor's change writes, atomically: groups, post fields, question fields, released askers."""
+
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    post: dict[str, str] = field(default_factory=dict)
+    questions: dict[str, dict[str, str]] = field(default_factory=dict)
+    release: dict[str, int] = field(default_factory=dict)
+    result: Any = None  # what the caller wants back
+
+
+def _text_hash(raw: Any) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in cast(dict[bytes, bytes], raw).items()}
+
+
+def _strs(raw: Any) -> list[str]:
+    return [v.decode() for v in cast(Iterable[bytes], raw)]
+
+
+def _fields(mapping: Mapping[str, str]) -> dict[Any, Any]:
+    return dict(mapping)  # redis-py's mapping type is invariant in its key type
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------------------

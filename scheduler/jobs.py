@@ -6,9 +6,12 @@ Each is safe to run from several scheduler processes at once against one Redis.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from bot.api import WeChatAPI, WeChatAPIError
-from bot.store import Store
+from bot.posts import PostService
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +41,20 @@ def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200) -> int
                 break  # WeChat is struggling: try the rest on the next run
             log.warning("late reply given up after %d attempts: %s", attempts, exc)
     return sent
+
+
+QA_TICK_SECONDS = 30
+
+
+def qa_batch(posts: PostService, clock: Callable[[], datetime]) -> int:
+    """A schedule's cron fired: batch pending questions into a draft post, once per slot; returns posts made."""
+    return sum(1 for result in posts.run_due(clock()) if result.post)
+
+
+def qa_tick(posts: PostService, clock: Callable[[], datetime]) -> dict[str, int]:
+    """Every QA_TICK_SECONDS: missed batch slots, due posts, publish-job polls and asker notifications."""
+    try:
+        return posts.tick(clock())
+    except StoreError as exc:
+        log.warning("Q&A tick skipped: Redis unavailable (%s)", type(exc).__name__)
+        return {}

@@ -159,3 +159,25 @@ def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# -- questions and reply posts (issue 4) ---------------------------------------------------------------
+
+
+@pytest.fixture
+def qa_api(config: Config, store: Store) -> Any:
+    """An API client on the fake WeChat server that gives up quickly and never sleeps between retries."""
+    from bot.api import WeChatAPI
+
+    return WeChatAPI(config.wechat.app_id, APP_SECRET, store, config.wechat.api_base_url, timeout=0.5,
+                     max_retries=2, sleep=lambda seconds: None)
+
+
+@pytest.fixture
+def posts(config: Config, store: Store, qa_api: Any) -> Any:
+    """The editors' service (questions, batches, posts, publishing) on the fake WeChat server."""
+    from datetime import UTC, datetime
+
+    from bot.posts import PostService
+
+    return PostService(config, store, qa_api, lambda: datetime.now(UTC))

@@ -1,0 +1,193 @@
+"""Batching pending questions into a draft reply post: grouped by topic, near-duplicates merged, oldest first.
+
+Exactly once: a run holds the ``qa-batch`` lock, a scheduled run also claims its slot (``SET NX``), and
+questions move from the pending queue into the post in atomic chunks. The post stays ``batching``
+until its groups are written, so a run that died half-way is finished by the next one: no question
+is lost or batched twice.
+
+Near-duplicates: questions of one topic whose normalised texts are equal, or whose character-bigram
+sets have a Jaccard similarity of at least `SIMILARITY` with a group's first question. Candidate
+groups come from locality-sensitive keys, every pair of a question's bottom-4 MinHash sketch
+(computed at intake): near-duplicates almost always share two of their four smallest bigram hashes,
+unrelated questions rarely do. Keys shared by very many groups stop being indexed and at most
+`MAX_CANDIDATES` groups are compared per question, so grouping is one pass, never pairwise. The
+price is recall: a near-duplicate that shares no key, or whose match is crowded out, stays a group
+of its own (editors can still merge groups).
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.config import QASchedule, QuestionsConfig
+from bot.questions import bigrams
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+SIMILARITY = 0.6
+MAX_BUCKET = 4  # groups indexed under one LSH key
+MAX_CANDIDATES = 3  # groups compared with one question, at most
+MOVE_CHUNK = 2000  # questions per atomic move: keeps each Lua call short for the webhook's sake
+LOCK_SECONDS = 300
+CATCH_UP = timedelta(hours=24)  # a slot missed (scheduler down) up to this long ago still runs
+_FIELDS = ("asker", "public", "norm", "sketch", "topic", "received")
+
+
+@dataclass(slots=True)
+class Row:
+    """What grouping needs of one question."""
+
+    qid: str
+    asker: str
+    public: str
+    norm: str
+    sketch: str
+    topic: str
+    received: float
+
+
+@dataclass(slots=True, eq=False)  # compared by identity: groups are dict keys while collecting candidates
+class _Group:
+    topic: str
+    text: str
+    norm: str
+    oldest: float
+    grams: set[str] | None = None  # the first question's bigrams, computed when first compared
+    questions: list[list[str]] = field(default_factory=list)  # [question id, asker]
+
+    def similarity(self, grams: set[str]) -> float:
+        if self.grams is None:
+            self.grams = bigrams(self.norm)
+        shared = len(grams & self.grams)
+        return shared / (len(grams) + len(self.grams) - shared or 1)
+
+
+def _keys(row: Row) -> list[tuple[str, str, str]]:
+    """LSH keys: every pair of the row's sketch hashes, within its topic (near-duplicates share a pair)."""
+    return [(row.topic, a, b) for a, b in itertools.combinations(row.sketch.split(), 2)]
+
+
+def group_questions(rows: Sequence[Row], threshold: float = SIMILARITY) -> list[dict[str, Any]]:
+    """Groups as stored on a post: by topic (topics in order of their oldest question), oldest first."""
+    groups: list[_Group] = []
+    exact: dict[tuple[str, str], _Group] = {}
+    buckets: dict[tuple[str, str, str], list[_Group]] = {}
+    for row in sorted(rows, key=lambda r: (r.received, int(r.qid))):
+        group = exact.get((row.topic, row.norm))
+        if group is None:
+            keys = _keys(row)
+            found = [g for k in keys for g in buckets.get(k, ())]
+            if found:
+                votes: dict[_Group, int] = {}
+                for g in found:
+                    votes[g] = votes.get(g, 0) + 1
+                # Groups sharing the most keys with the question are the likeliest near-duplicates: try those.
+                best = sorted(votes, key=votes.__getitem__, reverse=True) if len(votes) > MAX_CANDIDATES else votes
+                grams = bigrams(row.norm)
+                group = next((g for g in itertools.islice(best, MAX_CANDIDATES) if g.similarity(grams) >= threshold),
+                             None)
+            if group is None:
+                group = _Group(row.topic, row.public, row.norm, row.received)
+                groups.append(group)
+                for k in keys:
+                    bucket = buckets.setdefault(k, [])
+                    if len(bucket) < MAX_BUCKET:  # a pair this common says little: stop indexing it
+                        bucket.append(group)
+            exact[(row.topic, row.norm)] = group
+        group.questions.append([row.qid, row.asker])
+    topics: dict[str, list[_Group]] = {}
+    for g in groups:  # already oldest first, so topics come out in order of their oldest question
+        topics.setdefault(g.topic, []).append(g)
+    out: list[dict[str, Any]] = []
+    for topic_groups in topics.values():
+        for g in topic_groups:
+            out.append({"id": f"g{len(out) + 1}", "topic": g.topic, "text": g.text, "q": g.questions,
+                        "askers": len({asker for _, asker in g.questions}), "oldest": g.oldest,
+                        "answer": "", "state": "open"})
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """One batch run: the new post (if any), its size, posts finished after a crash, or why it skipped."""
+
+    post: str | None = None
+    questions: int = 0
+    groups: int = 0
+    resumed: tuple[str, ...] = ()
+    skipped: str = ""
+
+
+def run_batch(store: Store, qa: QuestionsConfig, title: str, now: datetime, slot: str = "") -> BatchResult:
+    """Move every pending question received by `now` into a new draft post (idempotent per `slot`)."""
+    with store.lock("qa-batch", ttl=LOCK_SECONDS, wait=0) as held:
+        if not held:
+            return BatchResult(skipped="another batch is running")
+        resumed = tuple(pid for pid in store.batching_posts() if _complete(store, qa, pid, title) is not None)
+        ts = now.timestamp()
+        pid = store.begin_batch(now=ts, cutoff=ts, slot=slot)
+        if pid is None:
+            return BatchResult(resumed=resumed, skipped=f"slot {slot} already batched")
+        if not pid:
+            return BatchResult(resumed=resumed)
+        done = _complete(store, qa, pid, title)
+        questions, groups = done or (0, 0)
+        log.info("batched %d questions into post %s (%d groups)", questions, pid, groups)
+        return BatchResult(post=pid, questions=questions, groups=groups, resumed=resumed)
+
+
+def _complete(store: Store, qa: QuestionsConfig, pid: str, title: str) -> tuple[int, int] | None:
+    """Move the rest of a batching post's questions in, group them, make it a draft (resumable)."""
+    post = store.post(pid)
+    if post is None or post.get("status") != "batching":
+        return None
+    cutoff = float(post["cutoff"])
+    while store.move_to_post(pid, cutoff, MOVE_CHUNK) == MOVE_CHUNK:
+        pass
+    # Hundreds of thousands of small objects, none in a cycle: the cyclic collector would only rescan them.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        rows = [Row(f[0], f[1], f[2], f[3], f[4], f[5], float(f[6] or 0))
+                for f in store.read_post_questions(pid, _FIELDS)]
+        groups = group_questions(rows)
+        fields = {"title": title, "intro": qa.publishing.intro, "questions": str(len(rows)),
+                  "groups": str(len(groups)), "attempts": "0"}
+        if not store.finish_batch(pid, groups, fields):
+            return None
+        return len(rows), len(groups)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def latest_slot(schedule: QASchedule, now: datetime, lookback: timedelta = CATCH_UP) -> datetime | None:
+    """The schedule's most recent fire time in (now - lookback, now], if any."""
+    trigger = schedule.trigger()
+    when = trigger.get_next_fire_time(None, now - lookback)
+    last = None
+    while when is not None and when <= now:
+        last = when
+        when = trigger.get_next_fire_time(when, when + timedelta(seconds=1))
+    return last
+
+
+def run_due_batches(store: Store, qa: QuestionsConfig, title: str, now: datetime) -> list[BatchResult]:
+    """Run each schedule's latest slot unless some process already did (cron job and catch-up tick)."""
+    results = []
+    for schedule in qa.schedules:
+        slot_time = latest_slot(schedule, now)
+        if slot_time is None:
+            continue
+        slot = f"{schedule.name}:{int(slot_time.timestamp())}"
+        if store.slot_claimed(slot):
+            continue
+        results.append(run_batch(store, qa, title, now, slot))
+    return results

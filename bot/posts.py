@@ -1,0 +1,253 @@
+"""Editors' operations on questions and reply posts: the one service the CLI uses now and the console next.
+
+Nothing here is reachable over HTTP. Every change that must not race with publishing is an atomic
+edit in `bot.store` that checks the post's status (a post being published cannot be edited).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.api import WeChatAPI
+from bot.config import Config
+from bot.digest import BatchResult, run_batch, run_due_batches
+from bot.publishing import Publisher
+from bot.questions import QuestionDesk
+from bot.render import TITLE_MAX, PostContentError, RenderedPost, is_answered, render_post
+from bot.store import PostEdit, Store
+
+EDITABLE = frozenset({"draft", "scheduled", "failed"})
+SCHEDULABLE = frozenset({"draft", "scheduled", "failed"})
+
+
+class EditError(ValueError):
+    """An editor's request that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class PostView:
+    """Everything `posts show` prints: the post's fields, its groups and the WeChat errors met."""
+
+    post: dict[str, str]
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for g in self.groups if is_answered(g))
+
+
+class PostService:
+    """Questions in, batches, editing, scheduling and publishing of reply posts."""
+
+    def __init__(self, config: Config, store: Store, api: WeChatAPI | None, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.qa = config.questions
+        self.store = store
+        self.clock = clock
+        self.tz = config.account.tz
+        self.desk = QuestionDesk(self.qa, config.articles, store, self.tz)
+        self.publisher = Publisher(config, store, api, clock)
+
+    @property
+    def api(self) -> WeChatAPI | None:
+        return self.publisher.api
+
+    # -- questions ----------------------------------------------------------------------------
+
+    def pending(self, limit: int = 50) -> tuple[int, list[dict[str, str]]]:
+        """How many questions wait for the next batch, and the oldest `limit` of them."""
+        keys = ("id", "public", "topic", "received", "asker", "status")
+        rows = self.store.question_fields(self.store.pending_question_ids(0, limit - 1), keys)
+        return self.store.pending_count(), [{k: v or "" for k, v in zip(keys, row, strict=True)} for row in rows]
+
+    def question(self, qid: str) -> dict[str, str]:
+        q = self.store.question(qid)
+        if q is None:
+            raise EditError(f"no question {qid}")
+        return q
+
+    def reject_question(self, qid: str) -> None:
+        """Take one question out: from the queue, or from its group in a post being edited."""
+        q = self.question(qid)
+        if q.get("status") == "new":
+            if not self.store.reject_pending(qid):
+                raise EditError(f"question {qid} was just batched; try again")
+            return
+        pid = q.get("post", "")
+        if q.get("status") not in ("batched", "answered") or not pid:
+            raise EditError(f"question {qid} is {q.get('status')}: it cannot be rejected now")
+        group = next((g for g in self.store.groups(pid) if any(x == qid for x, _ in g["q"])), None)
+        if group is None:
+            raise EditError(f"question {qid} is in no group of post {pid}")
+        gid = group["id"]
+
+        def change(post: dict[str, str], found: dict[str, dict[str, Any] | None]) -> PostEdit:
+            self._editable_groups(post, found, pid)
+            g = found[gid]
+            assert g is not None
+            rest = [pair for pair in g["q"] if pair[0] != qid]
+            asker = next(a for x, a in g["q"] if x == qid)
+            updated = {**g, "q": rest, "askers": len({a for _, a in rest}), "state": g["state"] if rest else "rejected"}
+            return PostEdit(groups={gid: updated}, questions={qid: {"status": "rejected"}}, release={asker: 1})
+
+        self._edit(pid, [gid], change)
+
+    # -- batching -----------------------------------------------------------------------------
+
+    def title_for(self, when: datetime) -> str:
+        local = when.astimezone(self.tz)
+        return self.qa.publishing.title.format(date=f"{local.month}月{local.day}日")[:TITLE_MAX]
+
+    def run_digest(self, now: datetime | None = None) -> BatchResult:
+        """Batch every pending question into a new draft post now (`python -m bot digest run`)."""
+        now = now or self.clock()
+        return run_batch(self.store, self.qa, self.title_for(now), now)
+
+    def run_due(self, now: datetime | None = None) -> list[BatchResult]:
+        """Each schedule's latest slot, once across every process (cron job and catch-up)."""
+        now = now or self.clock()
+        return run_due_batches(self.store, self.qa, self.title_for(now), now)
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """The scheduler's periodic job: catch up missed batches, publish, poll, notify."""
+        now = now or self.clock()
+        done = {"batched": sum(1 for r in self.run_due(now) if r.post)}
+        done.update(self.publisher.tick(now))
+        return done
+
+    # -- reading posts ------------------------------------------------------------------------
+
+    def list_posts(self, limit: int = 50) -> list[dict[str, str]]:
+        return [p for p in (self.store.post(pid) for pid in self.store.post_ids(limit)) if p]
+
+    def show(self, pid: str) -> PostView:
+        post = self.store.post(pid)
+        if post is None:
+            raise EditError(f"no post {pid}")
+        return PostView(post, self.store.groups(pid), self.store.post_errors(pid))
+
+    def preview(self, pid: str) -> RenderedPost:
+        view = self.show(pid)
+        try:
+            return render_post(view.post, view.groups, self.qa.publishing)
+        except PostContentError as exc:
+            raise EditError(str(exc)) from None
+
+    # -- editing ------------------------------------------------------------------------------
+
+    def _edit(self, pid: str, gids: list[str],
+              change: Callable[[dict[str, str], dict[str, dict[str, Any] | None]], PostEdit]) -> PostEdit:
+        try:
+            return self.store.edit_post(pid, gids, EDITABLE, change)
+        except LookupError:
+            raise EditError(f"no post {pid}") from None
+        except PermissionError as exc:
+            raise EditError(f"{exc}: only draft, scheduled or failed posts can be edited") from None
+
+    @staticmethod
+    def _editable_groups(post: dict[str, str], found: dict[str, dict[str, Any] | None], pid: str) -> None:
+        for gid, g in found.items():
+            if g is None:
+                raise EditError(f"post {pid} has no group {gid}")
+            if g.get("state") != "open":
+                raise EditError(f"group {gid} is {g.get('state')}")
+        if post.get("released") == "1":
+            raise EditError(f"post {pid} was already sent to WeChat once: its groups can no longer change")
+
+    def edit(self, pid: str, *, title: str | None = None, intro: str | None = None) -> None:
+        fields: dict[str, str] = {}
+        if title is not None:
+            title = title.strip()
+            if not 0 < len(title) <= TITLE_MAX:
+                raise EditError(f"title must be 1 to {TITLE_MAX} characters (WeChat's limit), got {len(title)}")
+            fields["title"] = title
+        if intro is not None:
+            fields["intro"] = intro.strip()
+        self._edit(pid, [], lambda post, found: PostEdit(post=fields))
+
+    def answer(self, pid: str, gid: str, answer: str, question: str | None = None) -> None:
+        """Set a group's answer (and optionally how its question reads in the post)."""
+        answer = answer.strip()
+        if not answer:
+            raise EditError("the answer is empty")
+
+        def change(post: dict[str, str], found: dict[str, dict[str, Any] | None]) -> PostEdit:
+            g = found.get(gid)
+            if g is None:
+                raise EditError(f"post {pid} has no group {gid}")
+            if g.get("state") != "open":
+                raise EditError(f"group {gid} is {g.get('state')}")
+            updated = {**g, "answer": answer}
+            if question is not None and question.strip():
+                updated["question"] = question.strip()
+            questions = {q: {"status": "answered"} for q, _ in g["q"] if q not in g.get("merged", [])}
+            return PostEdit(groups={gid: updated}, questions=questions)
+
+        self._edit(pid, [gid], change)
+
+    def reject(self, pid: str, gid: str) -> None:
+        """Leave a group out of the post; its questions are rejected and their askers' openids released."""
+
+        def change(post: dict[str, str], found: dict[str, dict[str, Any] | None]) -> PostEdit:
+            self._editable_groups(post, found, pid)
+            g = found[gid]
+            assert g is not None
+            release: dict[str, int] = {}
+            for _, asker in g["q"]:
+                release[asker] = release.get(asker, 0) + 1
+            return PostEdit(groups={gid: {**g, "state": "rejected"}},
+                            questions={q: {"status": "rejected"} for q, _ in g["q"]}, release=release)
+
+        self._edit(pid, [gid], change)
+
+    def merge(self, pid: str, gid: str, into: str) -> None:
+        """Merge group `gid` into `into`: one answer for both; the askers of both are told."""
+        if gid == into:
+            raise EditError("a group cannot be merged into itself")
+
+        def change(post: dict[str, str], found: dict[str, dict[str, Any] | None]) -> PostEdit:
+            self._editable_groups(post, found, pid)
+            src, dst = found[gid], found[into]
+            assert src is not None and dst is not None
+            moved = [q for q, _ in src["q"]]
+            both = dst["q"] + src["q"]
+            target = {**dst, "q": both, "askers": len({a for _, a in both}),
+                      "merged": [*dst.get("merged", []), *moved]}
+            questions = {q: {"status": "merged", "into": into} for q in moved}
+            return PostEdit(groups={gid: {**src, "state": "merged", "into": into, "q": []}, into: target},
+                            questions=questions)
+
+        self._edit(pid, [gid, into], change)
+
+    # -- scheduling and publishing ------------------------------------------------------------
+
+    def schedule(self, pid: str, at: datetime) -> None:
+        """Publish at `at` (aware); the post must render. A failed post is retried from its last good step."""
+        if at.tzinfo is None:
+            raise EditError("the time must carry a time zone")
+        view = self.show(pid)
+        if view.post.get("status") not in SCHEDULABLE:
+            raise EditError(f"post {pid} is {view.post.get('status')}: only draft or failed posts can be scheduled")
+        self.preview(pid)  # refuses what WeChat would refuse (nothing answered, too long)
+        fields = {"scheduled_at": repr(at.timestamp()), "attempts": "0", "failure": ""}
+        if view.post.get("status") == "failed" and view.post.get("publish_id"):
+            # The submitted draft is used up; a new attempt makes a new one.
+            fields.update(publish_id="", draft_media_id="", polls="0")
+        if not self.store.update_post(pid, SCHEDULABLE, "scheduled", now=self.clock().timestamp(),
+                                      score=at.timestamp(), fields=fields):
+            raise EditError(f"post {pid} changed meanwhile; look at it again")
+
+    def unschedule(self, pid: str) -> None:
+        if not self.store.update_post(pid, ("scheduled",), "draft", now=self.clock().timestamp(),
+                                      fields={"scheduled_at": ""}):
+            raise EditError(f"post {pid} is not scheduled (a post being published cannot be stopped)")
+
+    def publish_now(self, pid: str) -> bool:
+        """Schedule for now and, when this process can reach WeChat, publish at once; True if it started here."""
+        now = self.clock()
+        self.schedule(pid, now)
+        return self.api is not None and self.publisher.publish(pid, now)

@@ -1,0 +1,173 @@
+"""Followers' questions: recognise them, normalise and tag them, store them once, acknowledge them.
+
+A question is kept with the follower's pseudonym; the openid is stored beside it only so the asker
+can be told where the answer is (see `bot.store`, ``follower:{asker}``). Nothing here logs text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.config import ArticleConfig, QASchedule, QuestionsConfig
+from bot.privacy import scrub
+from bot.rules import normalize
+from bot.store import Store
+
+MAX_TEXT_CHARS = 2000  # WeChat caps a text message near this; longer input is cut, not refused
+MIN_BODY_CHARS = 2  # "提问：" followed by one character is not a question
+OTHER_TOPIC = "其他问题"
+SKETCH_SIZE = 4
+_NON_WORD = re.compile(r"[\W_]+")
+_FILLER = re.compile("请问|您好|你好|谢谢|麻烦")
+_PLACEHOLDER = re.compile(r"\[[^\[\]]{1,16}\]")  # what bot.privacy.scrub puts in place of personal data
+_WEEKDAYS = "一二三四五六日"
+_MARKER_TRIM = " \t\r\n:：,，、.。-—"
+URGENT_NOTE = "如有发热、尿量明显减少、移植肾区疼痛等紧急情况，请立即就医，不要等待答疑。"
+
+
+# -- recognising and normalising -----------------------------------------------------------------
+
+
+def question_body(text: str, markers: Sequence[str]) -> str | None:
+    """The question after a marker ("提问：…", "Q: …", "？…"), or None; a bare marker is not a question."""
+    text = text.strip()
+    for marker in markers:
+        n = len(marker)
+        # Compare in NFKC so "Ｑ：" and "Q:" are one marker, but cut the original text.
+        if unicodedata.normalize("NFKC", text[:n]).casefold() == unicodedata.normalize("NFKC", marker).casefold():
+            body = text[n:].strip(_MARKER_TRIM)
+            return body if len(body) >= MIN_BODY_CHARS else None
+    return None
+
+
+def normalize_question(text: str) -> str:
+    """The form two questions are compared in: `bot.rules.normalize` without punctuation, spaces and
+    the politeness around a question ("请问", "您好", "谢谢" ...), which says nothing about what is asked."""
+    return _FILLER.sub("", _NON_WORD.sub("", normalize(text)))
+
+
+def bigrams(norm: str) -> set[str]:
+    if len(norm) < 2:
+        return {norm}
+    return {norm[i:i + 2] for i in range(len(norm) - 1)}
+
+
+def sketch(norm: str) -> str:
+    """A bottom-k MinHash sketch of the character bigrams: near-duplicates share some of these hashes."""
+    hashes = sorted({hashlib.blake2b(b.encode(), digest_size=6).hexdigest() for b in bigrams(norm)})
+    return " ".join(hashes[:SKETCH_SIZE])
+
+
+class Tagger:
+    """Topic tags from the article catalog: a question mentioning an article's keyword gets its tags."""
+
+    def __init__(self, articles: Sequence[ArticleConfig]) -> None:
+        self._index: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
+            (tuple(k for k in (normalize_question(w) for w in a.keywords) if k), a.tags)
+            for a in articles if a.tags
+        ]
+
+    def tags(self, norm: str) -> tuple[str, ...]:
+        found: list[str] = []
+        for words, tags in self._index:
+            if any(w in norm for w in words):
+                found.extend(t for t in tags if t not in found)
+        return tuple(found)
+
+
+# -- when the next reply post is due ---------------------------------------------------------------
+
+
+def next_due(schedules: Sequence[QASchedule], now: datetime) -> datetime | None:
+    """The next time any schedule batches questions into a reply post."""
+    times = [t for t in (s.trigger().get_next_fire_time(None, now) for s in schedules) if t is not None]
+    return min(times) if times else None
+
+
+def format_due(when: datetime, tz: ZoneInfo) -> str:
+    local = when.astimezone(tz)
+    return f"{local.month}月{local.day}日（周{_WEEKDAYS[local.weekday()]}）{local:%H:%M}"
+
+
+# -- storing and acknowledging ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What became of one question: stored ("new"), a repeat ("dup") or over the daily limit ("limit")."""
+
+    outcome: str
+    qid: str
+    due: datetime | None
+
+
+class QuestionDesk:
+    """Takes questions in from the webhook: one atomic store call, then the acknowledgment text."""
+
+    def __init__(self, qa: QuestionsConfig, articles: Sequence[ArticleConfig], store: Store, tz: ZoneInfo) -> None:
+        self.qa = qa
+        self.store = store
+        self.tz = tz
+        self.tagger = Tagger(articles)
+        self._due: datetime | None = None  # the next due time stays right until it passes
+
+    def next_due(self, now: datetime) -> datetime | None:
+        due = self._due
+        if due is None or due <= now:
+            due = self._due = next_due(self.qa.schedules, now)
+        return due
+
+    def receive(self, *, openid: str, asker: str, body: str, text: str, now: datetime) -> Received:
+        """Store `body` (the question; `text` is the whole message as received) unless a repeat or over the limit."""
+        public = scrub(body[:MAX_TEXT_CHARS])
+        # Compared and hashed without the personal data (nor the placeholders that replaced it).
+        norm = normalize_question(_PLACEHOLDER.sub("", public)) or normalize_question(public) or public
+        tags = self.tagger.tags(norm)
+        fields = {
+            "asker": asker,
+            "text": text[:MAX_TEXT_CHARS],
+            "public": public,
+            "norm": norm[:MAX_TEXT_CHARS],
+            "sketch": sketch(norm),
+            "tags": ",".join(tags),
+            "topic": tags[0] if tags else OTHER_TOPIC,
+        }
+        outcome, qid = self.store.add_question(
+            asker, openid, fields, now=now.timestamp(), day=now.astimezone(self.tz).strftime("%Y%m%d"),
+            dup_hash=hashlib.blake2b(norm.encode(), digest_size=10).hexdigest(),
+            daily_limit=self.qa.daily_limit, dup_ttl=self.qa.duplicate_days * 86400)
+        return Received(outcome, qid, self.next_due(now))
+
+    def reply(self, received: Received) -> str:
+        due = format_due(received.due, self.tz) if received.due else "近期"
+        if received.outcome == "new":
+            tell = "，届时会把文章链接发给您" if self.qa.notify_askers else ""
+            return (f"已收到您的问题（编号 {received.qid}）。我们将于 {due} 整理本期问题，"
+                    f"医生解答后以答疑文章统一发布{tell}。\n{URGENT_NOTE}")
+        if received.outcome == "dup":
+            return (f"这个问题我们已经收到（编号 {received.qid}），无需重复发送。"
+                    f"我们将于 {due} 整理本期问题并统一解答。")
+        return (f"您今天已提交 {self.qa.daily_limit} 个问题，达到每日上限，请明天再发送其他问题。"
+                f"已收到的问题将于 {due} 整理并统一解答。\n{URGENT_NOTE}")
+
+
+def pending_links_text(links: Sequence[dict[str, str]]) -> str:
+    """The note appended to a follower's next reply when WeChat refused to send them the link earlier."""
+    lines = ["您之前提出的问题已在答疑文章中解答："]
+    lines.extend(f"《{link.get('title', '答疑')}》{link.get('url', '')}" for link in links)
+    return "\n".join(lines)
+
+
+def with_pending_links(store: Store, asker: str, text: str) -> str:
+    """`text` plus any answer links waiting for this follower (taken from Redis, so they are shown once).
+
+    Other routers may call this for their replies too; it costs one Redis round trip.
+    """
+    links = store.take_pending_links(asker)
+    return f"{text}\n\n{pending_links_text(links)}" if links else text

@@ -1,0 +1,94 @@
+"""Followers' questions: stored for the next Q&A reply post and acknowledged with its due time.
+
+Not pure: storing a question is Redis I/O on a worker thread, under WeChat's reply deadline.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from bot import messages as m
+from bot.posts import PostService
+from bot.questions import question_body, with_pending_links
+from handlers.base import Context, Outcome, Router
+
+NO_POST_YET = "答疑文章还在整理中，发布后会第一时间推送链接给提问的读者。您也可以以“提问”开头发送您的问题。"
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    body: str  # the question itself (after the marker)
+    text: str  # the whole message as received
+
+
+class ExplicitQuestion(Router):
+    """A message that starts with a question marker ("提问", "Q:", "？" ... followed by the question)."""
+
+    name = "questions"
+    pure = False
+
+    def check(self, msg: m.Inbound, ctx: Context) -> Asked | None:
+        text = m.input_text(msg)
+        if not text:
+            return None
+        body = question_body(text, ctx.config.questions.markers)
+        return Asked(body, text) if body else None
+
+    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+        asked: Asked = found
+        service: PostService = ctx.services["posts"]
+        asker = ctx.pseudonym(msg.openid)
+        received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
+                                        now=ctx.clock())
+        return Outcome(m.TextReply(with_pending_links(ctx.store, asker, service.desk.reply(received))))
+
+
+class UnmatchedQuestion(ExplicitQuestion):
+    """Long text nothing else answered, taken as a question when `questions.unmatched.enabled`."""
+
+    name = "questions-unmatched"
+
+    def check(self, msg: m.Inbound, ctx: Context) -> Asked | None:
+        qa = ctx.config.questions
+        text = m.input_text(msg)
+        if not qa.unmatched_enabled or not text or len(text.strip()) < qa.unmatched_min_chars:
+            return None
+        return Asked(text.strip(), text)
+
+
+class LatestPost(Router):
+    """"答疑" (and the other `questions.latest_keywords`): the latest published reply post as a card."""
+
+    name = "latest-post"
+    pure = False
+
+    def check(self, msg: m.Inbound, ctx: Context) -> bool | None:
+        text = m.input_text(msg)
+        if not text or len(text) > 16:
+            return None
+        word = unicodedata.normalize("NFKC", text).strip().strip("。.!！?？").casefold()
+        keywords = ctx.config.questions.latest_keywords
+        return True if any(word == unicodedata.normalize("NFKC", k).casefold() for k in keywords) else None
+
+    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+        latest = ctx.store.latest_post()
+        if latest is None:
+            return Outcome(m.TextReply(with_pending_links(ctx.store, ctx.pseudonym(msg.openid), NO_POST_YET)))
+        return Outcome(m.NewsReply((m.Article(latest["title"], "最新一期答疑：医生对读者提问的集中解答。",
+                                              latest["url"], latest.get("cover", "")),)))
+
+
+class Unsubscribed(Router):
+    """A follower left: delete the openid kept to tell them about answers (their questions stay, pseudonymous)."""
+
+    name = "unsubscribe"
+    pure = False
+
+    def check(self, msg: m.Inbound, ctx: Context) -> bool | None:
+        return True if isinstance(msg, m.UnsubscribeEvent) else None
+
+    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+        ctx.store.forget_follower(ctx.pseudonym(msg.openid))
+        return Outcome(None)

@@ -1,0 +1,152 @@
+"""Issue 4, editing: the editors' service and CLI, and the article HTML (follower text always escaped)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.digest import run_batch
+from bot.posts import EditError, PostService
+from bot.render import CONTENT_MAX_CHARS, DIGEST_MAX, TITLE_MAX
+from bot.store import Store
+
+NOW = datetime.now(UTC)
+
+
+def ask(posts: PostService, text: str, who: str, minutes: float = 0) -> str:
+    received = posts.desk.receive(openid=f"o_{who}", asker=who, body=text, text=text,
+                                  now=NOW - timedelta(hours=2) + timedelta(minutes=minutes))
+    return received.qid
+
+
+def draft(posts: PostService, store: Store) -> str:
+    result = run_batch(store, posts.qa, posts.title_for(NOW), NOW)
+    assert result.post
+    return result.post
+
+
+@pytest.fixture
+def pid(posts: PostService, store: Store) -> str:
+    ask(posts, "肾移植后可以吃豆腐吗", "u_a", 0)
+    ask(posts, "肾移植后可以吃豆腐吗？", "u_b", 1)
+    ask(posts, "术后多久可以开车", "u_c", 2)
+    ask(posts, "术后多久能开车呢", "u_d", 3)
+    ask(posts, "<script>alert('x')</script>]]><b>移植后能养狗吗</b>", "u_e", 4)
+    return draft(posts, store)
+
+
+def test_answer_reject_merge_update_groups_and_questions(posts: PostService, store: Store, pid: str) -> None:
+    g = {grp["text"][:6]: grp for grp in store.groups(pid)}
+    tofu, drive, hostile = g["肾移植后可以"], g["术后多久可以"], g["<scrip"]
+    posts.answer(pid, tofu["id"], "可以适量吃。\n注意总蛋白摄入。", question="移植后能吃豆腐吗？")
+    assert {store.question(q)["status"] for q, _ in tofu["q"]} == {"answered"}  # type: ignore[index]
+
+    posts.reject(pid, hostile["id"])
+    [(rejected_q, rejected_asker)] = hostile["q"]
+    assert store.question(rejected_q)["status"] == "rejected"  # type: ignore[index]
+    assert store.follower(rejected_asker) is None  # nothing left to tell them: the openid is gone
+
+    others = [grp for grp in store.groups(pid) if grp["state"] == "open" and grp["id"] not in (tofu["id"],)]
+    if len(others) == 2:  # the two driving questions may already share a group; if not, merge them
+        posts.merge(pid, others[1]["id"], others[0]["id"])
+        assert store.question(others[1]["q"][0][0])["status"] == "merged"  # type: ignore[index]
+    merged = next(grp for grp in store.groups(pid) if grp["id"] == drive["id"])
+    assert merged["askers"] == 2 and len(merged["q"]) == 2
+
+    with pytest.raises(EditError, match="is rejected"):
+        posts.answer(pid, hostile["id"], "不应成功")
+    with pytest.raises(EditError, match="no group g99"):
+        posts.answer(pid, "g99", "x")
+    with pytest.raises(EditError, match="into itself"):
+        posts.merge(pid, tofu["id"], tofu["id"])
+
+
+def test_rendered_article_escapes_follower_text_and_keeps_wechat_limits(posts: PostService, store: Store,
+                                                                        pid: str) -> None:
+    hostile = next(grp for grp in store.groups(pid) if grp["text"].startswith("<script>"))
+    posts.answer(pid, hostile["id"], "可以，但要注意卫生。<img src=x onerror=alert(1)>")
+    posts.edit(pid, title="肾移植答疑 · 特别长的标题也不能超过三十二个字符")
+    rendered = posts.preview(pid)
+    html = rendered.html
+    assert "<script" not in html and "<img" not in html and "<b>" not in html
+    assert "&lt;script&gt;" in html and "]]&gt;" in html and "&lt;img src=x" in html
+    assert posts.qa.publishing.disclaimer in html
+    tags = re.findall(r"<[^>]*>", html)
+    assert tags and not [t for t in tags if re.search(r"\s(class|id|on\w+)=", t)]  # inline styles only
+    assert len(rendered.title) <= TITLE_MAX and len(rendered.digest) <= DIGEST_MAX
+    assert len(html) < CONTENT_MAX_CHARS
+    with pytest.raises(EditError, match="1 to 32 characters"):
+        posts.edit(pid, title="长" * 33)
+
+
+def test_digest_and_title_are_clipped(posts: PostService, store: Store) -> None:
+    topics = ["他克莫司血药浓度偏低", "吗替麦考酚酯引起腹泻", "移植肾彩超显示阻力指数升高", "尿蛋白两个加号",
+              "血糖控制不好要打胰岛素", "骨密度下降需要补钙", "巨细胞病毒核酸阳性", "皮肤长了很多疣",
+              "想去高原地区旅游", "睡眠不好能否吃安眠药", "牙龈增生要不要手术", "贫血需要用促红素"]
+    for i, topic in enumerate(topics):
+        ask(posts, f"{topic}该怎么处理，需要多久复查一次？", f"u_{i}", i)
+    p = draft(posts, store)
+    for grp in store.groups(p):
+        posts.answer(p, grp["id"], "请遵医嘱。")
+    rendered = posts.preview(p)
+    assert len(rendered.digest) == DIGEST_MAX and rendered.digest.endswith("…") and rendered.groups == 12
+
+
+def test_schedule_needs_an_answer_and_edits_stop_while_publishing(posts: PostService, store: Store, pid: str) -> None:
+    with pytest.raises(EditError, match="no question group has an answer"):
+        posts.schedule(pid, NOW)
+    first = store.groups(pid)[0]["id"]
+    posts.answer(pid, first, "答复。")
+    posts.schedule(pid, NOW + timedelta(days=1))
+    assert store.post(pid)["status"] == "scheduled"  # type: ignore[index]
+    posts.unschedule(pid)
+    assert store.post(pid)["status"] == "draft"  # type: ignore[index]
+    with pytest.raises(EditError, match="not scheduled"):
+        posts.unschedule(pid)
+    with pytest.raises(EditError, match="time zone"):
+        posts.schedule(pid, datetime(2026, 12, 4, 18, 0))  # naive: refused
+    posts.schedule(pid, NOW)
+    assert store.update_post(pid, ("scheduled",), "publishing", now=NOW.timestamp(), score=0, fields={"owner": "x"})
+    for edit in (lambda: posts.answer(pid, first, "改"), lambda: posts.reject(pid, first),
+                 lambda: posts.schedule(pid, NOW), lambda: posts.edit(pid, intro="新")):
+        with pytest.raises(EditError, match="publishing"):
+            edit()
+
+
+def test_reject_single_questions(posts: PostService, store: Store, pid: str) -> None:
+    late = ask(posts, "还没有批处理的问题", "u_late", 500)
+    posts.reject_question(late)
+    assert store.question(late)["status"] == "rejected" and store.pending_count() == 0  # type: ignore[index]
+    assert store.follower("u_late") is None
+    tofu = store.groups(pid)[0]
+    posts.reject_question(tofu["q"][0][0])
+    assert len(store.groups(pid)[0]["q"]) == len(tofu["q"]) - 1
+    with pytest.raises(EditError, match="cannot be rejected now"):
+        posts.reject_question(late)
+
+
+def test_cli_walks_an_editor_through_a_post(runner: Any, app: Any, store: Store) -> None:
+    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    ask(service, "我的电话13812345678，移植后能喝绿茶吗", "u_cli", 0)
+    out = runner.invoke(args=["questions", "list"]).output
+    assert "1 pending question(s)" in out and "能喝绿茶吗" in out and "13812345678" not in out
+    out = runner.invoke(args=["digest", "run"]).output
+    assert "post 1: 1 question(s) in 1 group(s)" in out
+    assert "no pending questions" in runner.invoke(args=["digest", "run"]).output
+    assert "draft" in runner.invoke(args=["posts", "list"]).output
+    refused = runner.invoke(args=["posts", "schedule", "1", "now"])
+    assert refused.exit_code == 1 and "no question group has an answer" in refused.output
+    assert runner.invoke(args=["posts", "answer", "1", "g1", "可以适量饮用淡茶。"]).exit_code == 0
+    preview = runner.invoke(args=["posts", "preview", "1"]).output
+    assert "可以适量饮用淡茶" in preview and "13812345678" not in preview
+    out = runner.invoke(args=["posts", "schedule", "1", "2030-01-04 18:00"]).output
+    assert "scheduled for 2030-01-04 18:00" in out
+    show = runner.invoke(args=["posts", "show", "1"]).output
+    assert "post 1: scheduled" in show and "g1" in show and "answered" in show
+    assert runner.invoke(args=["posts", "show", "9"]).output.strip().endswith("no post 9")
+    shown = runner.invoke(args=["questions", "show", "1"]).output
+    assert "question 1: answered" in shown and "能喝绿茶吗" in shown and "13812345678" not in shown
+    assert "13812345678" in runner.invoke(args=["questions", "show", "1", "--raw"]).output

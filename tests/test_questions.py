@@ -1,0 +1,149 @@
+"""Issue 4, intake: questions through the webhook are stored once, scrubbed, limited and acknowledged."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bot import create_app
+from bot.config import Config
+from bot.privacy import Pseudonymizer
+from bot.questions import format_due, next_due, question_body
+from bot.simulator import message_xml, read_reply
+from bot.store import Store
+from tests.conftest import WeChat
+
+
+def asker(config: Config, openid: str = "o_follower_1") -> str:
+    return Pseudonymizer(config.secret_key)(openid)
+
+
+def pending(store: Store) -> list[dict[str, str]]:
+    return [q for q in (store.question(i) for i in store.pending_question_ids()) if q]
+
+
+def test_marked_question_is_stored_pseudonymously_and_acknowledged_with_the_due_time(
+        wechat: WeChat, store: Store, config: Config) -> None:
+    before = datetime.now(UTC)
+    reply = wechat.send("提问：肾移植后可以吃豆腐吗？")
+    due = next_due(config.questions.schedules, before)
+    assert due is not None
+    assert reply.kind == "text" and "已收到您的问题" in reply.text
+    assert format_due(due, config.account.tz) in reply.text  # e.g. 12月4日（周五）18:00
+    [q] = pending(store)
+    assert q["status"] == "new" and q["public"] == "肾移植后可以吃豆腐吗？" and q["text"] == "提问：肾移植后可以吃豆腐吗？"
+    assert q["asker"] == asker(config) and q["topic"] == "饮食" and "饮食" in q["tags"]
+    assert "o_follower_1" not in str(q)  # the openid is kept apart, only to tell the asker later
+    assert store.follower(asker(config)) == {"openid": "o_follower_1", "last_seen": q["received"], "open": "1"}
+
+
+@pytest.mark.parametrize("text", ["Q: 术后多久可以运动", "q:术后多久可以运动", "？术后多久可以运动", "?术后多久可以运动",
+                                  "问：术后多久可以运动", "问:术后多久可以运动", "Ｑ：术后多久可以运动", "提问 术后多久可以运动"])
+def test_every_marker_starts_a_question(wechat: WeChat, store: Store, text: str) -> None:
+    assert "已收到您的问题" in wechat.send(text).text
+    assert [q["public"] for q in pending(store)] == ["术后多久可以运动"]
+
+
+@pytest.mark.parametrize("text", ["?", "？", "提问", "提问：", "Q:"])
+def test_a_bare_marker_is_not_a_question(wechat: WeChat, store: Store, text: str) -> None:
+    wechat.send(text)
+    assert store.pending_count() == 0
+    assert question_body(text, ("?", "提问", "Q:")) is None
+
+
+def test_help_question_mark_still_lists_topics(wechat: WeChat) -> None:
+    assert "发送“干细胞”" in wechat.send("?").text
+
+
+def test_voice_recognition_text_is_a_question(wechat: WeChat, store: Store) -> None:
+    res = wechat.post(message_xml(wechat.account, "o_voice", recognition="提问移植后能喝咖啡吗"))
+    assert "已收到您的问题" in read_reply(wechat.account, res.data.decode()).text
+    assert [q["public"] for q in pending(store)] == ["移植后能喝咖啡吗"]
+
+
+def test_unmatched_long_text_is_a_question_only_when_switched_on(config: Config, store: Store, wechat: WeChat) -> None:
+    long_text = "我移植三年了最近复查指标有点波动想问问需要调整用药吗"
+    assert wechat.send(long_text).text == config.webhook.default_reply  # off in the sample config
+    assert store.pending_count() == 0
+
+    on = replace(config, questions=replace(config.questions, unmatched_enabled=True, unmatched_min_chars=15))
+    wx = WeChat(create_app(config=on, store=store).test_client(), on)
+    assert "已收到您的问题" in wx.send(long_text).text
+    assert wx.send("谢谢医生").text == config.webhook.default_reply  # too short: the polite default
+    assert wx.send("我想了解一下干细胞治疗能不能帮助我减少用药").kind == "news"  # a rule answers it first
+    assert [q["public"] for q in pending(store)] == [long_text]
+
+
+def test_daily_limit_gets_a_polite_reply(wechat: WeChat, store: Store, config: Config) -> None:
+    limit = config.questions.daily_limit
+    for i in range(limit):
+        assert "已收到您的问题" in wechat.send(f"提问：第{i}个问题是关于复查的").text
+    over = wechat.send("提问：再问一个关于饮食的问题")
+    assert f"您今天已提交 {limit} 个问题" in over.text and "明天" in over.text
+    assert store.pending_count() == limit
+    assert "已收到您的问题" in wechat.send("提问：我是另一位读者", openid="o_other").text
+
+
+def test_the_same_question_twice_is_one_question(wechat: WeChat, store: Store) -> None:
+    first = wechat.send("提问：移植后能吃柚子吗？")
+    again = wechat.send("提问  移植后能吃柚子吗")  # another MsgId, same words after normalisation
+    assert "已收到您的问题" in first.text and "已经收到" in again.text
+    assert store.pending_count() == 1
+    assert "已收到您的问题" in wechat.send("提问：移植后能吃柚子吗？", openid="o_other").text  # another asker
+    assert store.pending_count() == 2
+
+
+def test_a_retried_push_stores_nothing_twice(wechat: WeChat, store: Store) -> None:
+    xml = message_xml(wechat.account, "o_follower_1", text="提问：移植后能养猫吗", msg_id=4242)
+    replies = [read_reply(wechat.account, wechat.post(xml).data.decode()).text for _ in range(3)]
+    assert len(set(replies)) == 1 and "已收到您的问题" in replies[0]
+    assert store.pending_count() == 1
+
+
+def test_personal_data_is_scrubbed_from_the_publishable_copy(wechat: WeChat, store: Store) -> None:
+    text = ("提问：我是张先生，电话 138-1234-5678，座机 021-64041990，身份证 11010119900307123X，"
+            "邮箱 zhang.san@example.com，想问复查间隔")
+    wechat.send(text)
+    [q] = pending(store)
+    for secret in ("138-1234-5678", "021-64041990", "11010119900307123X", "zhang.san@example.com"):
+        assert secret not in q["public"] and secret in q["text"]
+    assert q["public"].endswith("想问复查间隔")
+    assert not any(ch.isdigit() for ch in q["norm"])  # compared and hashed without the personal data
+    assert "已经收到" in wechat.send(text.replace("138-1234-5678", "13900001111")).text  # only the number differs
+    assert store.pending_count() == 1
+
+
+def test_unsubscribe_deletes_the_stored_openid(wechat: WeChat, store: Store, config: Config) -> None:
+    wechat.send("提问：移植后能坐飞机吗")
+    assert store.follower(asker(config)) is not None
+    assert wechat.event("unsubscribe").kind == "none"
+    assert store.follower(asker(config)) is None
+    assert store.pending_count() == 1  # the question stays, pseudonymous
+    keys = [k.decode() for k in store.redis.scan_iter(match=store.prefix + "*")]
+    assert not any("o_follower_1" in k for k in keys)
+    assert all(b"o_follower_1" not in (store.redis.dump(k) or b"") for k in keys if ":dedup:" not in k)
+
+
+def test_a_link_wechat_refused_is_added_to_the_next_reply_once(wechat: WeChat, store: Store, config: Config) -> None:
+    store.add_pending_link(asker(config), {"title": "肾移植答疑 · 12月4日", "url": "https://mp.weixin.qq.com/s/abc"})
+    reply = wechat.send("提问：术后第二年还要每月复查吗")
+    assert "已收到您的问题" in reply.text and "《肾移植答疑 · 12月4日》https://mp.weixin.qq.com/s/abc" in reply.text
+    assert "mp.weixin.qq.com/s/abc" not in wechat.send("提问：术后第三年呢").text
+
+
+def test_latest_post_keyword(wechat: WeChat, store: Store) -> None:
+    assert "还在整理中" in wechat.send("答疑").text
+    store.set_latest_post({"post": "1", "title": "肾移植答疑 · 12月4日", "url": "https://mp.weixin.qq.com/s/x",
+                           "cover": "", "published_at": "1"})
+    reply = wechat.send("最新答疑")
+    assert reply.kind == "news" and reply.articles[0][0] == "肾移植答疑 · 12月4日"
+    assert reply.articles[0][2] == "https://mp.weixin.qq.com/s/x"
+
+
+def test_questions_never_reach_the_logs(wechat: WeChat, caplog: Any) -> None:
+    caplog.set_level("DEBUG")
+    wechat.send("提问：我的电话13912345678，移植后能喝茶吗")
+    assert "13912345678" not in caplog.text and "喝茶" not in caplog.text and "o_follower_1" not in caplog.text
