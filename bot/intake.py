@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from bot import messages as m
 from bot.api import WeChatAPIError
+from bot.questions import deliver_pending_links
 from bot.store import StoreError
 from bot.wechat import Envelope, WeChatEdge, WeChatRequestError, custom_message, fits_passive, render_reply, split_text
 from handlers.base import Context, Dispatcher, Outcome, Router
@@ -29,6 +30,12 @@ REPLY = b"R"
 SUCCESS = "success"
 BUSY_REPLY = "系统繁忙，请稍后再发送一次。"
 CONTINUED = "\n（内容较长，余下部分随后发送）"
+LINKS_WAITING = 1  # what the claim answers when answer links wait for the follower
+
+
+def opens_reply_window(msg: m.Inbound) -> bool:
+    """Whether WeChat now lets us send this follower customer-service messages (48 h, or 1 min for events)."""
+    return msg.is_user_message or isinstance(msg, m.ClickEvent | m.SubscribeEvent | m.ScanEvent)
 
 
 @dataclass
@@ -81,14 +88,19 @@ class Intake:
         except Exception:
             log.exception("handler %s failed for %s %s", router.name, msg.kind, msg.dedup_key)
             outcome, xml, rest = Outcome(None), None, []
+        effects = outcome.effects
+        if opens_reply_window(msg):
+            # Same round trip: are answer links waiting for this follower (WeChat refused them before)?
+            effects = (*effects, self.ctx.store.pending_links_flag(self.ctx.pseudonym(msg.openid)))
         try:
-            prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl,
-                                         outcome.effects)
+            prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl, effects)
         except StoreError as exc:
             # Without Redis we cannot deduplicate, but a pure reply has no side effects to repeat.
             log.warning("store unavailable (%s); replying to %s without dedup", type(exc).__name__, msg.dedup_key)
             prior = None
-        if prior is not None:
+        if prior == LINKS_WAITING:
+            self.executor.submit(self._pending_links, msg)
+        elif isinstance(prior, bytes):
             return self._replay(prior, env, time.monotonic() + self.deadline)
         if rest:
             self.executor.submit(self._deliver, msg, rest)
@@ -104,7 +116,7 @@ class Intake:
         except StoreError as exc:
             log.warning("store unavailable (%s); %s not handled", type(exc).__name__, msg.dedup_key)
             return 200, self.edge.seal(render_reply(m.TextReply(BUSY_REPLY), msg), env)
-        if prior is not None:
+        if isinstance(prior, bytes):
             return self._replay(prior, env, deadline)
         task = _Task()
         self.executor.submit(self._work, task, router, found, msg)
@@ -165,6 +177,13 @@ class Intake:
         if prior.startswith(REPLY):
             return 200, self.edge.seal(prior[1:].decode("utf-8"), env)
         return 200, SUCCESS
+
+    def _pending_links(self, msg: m.Inbound) -> None:
+        try:
+            deliver_pending_links(self.ctx.store, self.ctx.services.get("api"), msg.openid,
+                                  self.ctx.pseudonym(msg.openid))
+        except Exception:
+            log.warning("waiting answer links for %s not delivered; kept for later", msg.dedup_key)
 
     def _deliver(self, msg: m.Inbound, replies: list[m.Reply]) -> None:
         try:

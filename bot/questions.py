@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot import messages as m
+from bot.api import WeChatAPI, WeChatAPIError
 from bot.config import ArticleConfig, QASchedule, QuestionsConfig
 from bot.privacy import scrub
 from bot.rules import normalize
 from bot.store import Store
+from bot.wechat import custom_message
 
 MAX_TEXT_CHARS = 2000  # WeChat caps a text message near this; longer input is cut, not refused
 MIN_BODY_CHARS = 2  # "提问：" followed by one character is not a question
@@ -162,6 +165,25 @@ def pending_links_text(links: Sequence[dict[str, str]]) -> str:
     lines = ["您之前提出的问题已在答疑文章中解答："]
     lines.extend(f"《{link.get('title', '答疑')}》{link.get('url', '')}" for link in links)
     return "\n".join(lines)
+
+
+def deliver_pending_links(store: Store, api: WeChatAPI | None, openid: str, asker: str) -> int:
+    """Send the follower their waiting answer links now that their message reopened the reply window.
+
+    Links WeChat still refuses are kept for the next time. Returns how many were sent.
+    """
+    links = store.take_pending_links(asker)
+    if not links:
+        return 0
+    try:
+        if api is None:
+            raise WeChatAPIError(-1, "no WeChat API client configured")
+        api.send_custom(custom_message(m.TextReply(pending_links_text(links)), openid))
+    except WeChatAPIError:
+        for link in links:
+            store.add_pending_link(asker, link)
+        raise
+    return len(links)
 
 
 def with_pending_links(store: Store, asker: str, text: str) -> str:

@@ -77,15 +77,19 @@ DEFAULT_PREFIX = "wxbot:"
 StoreError = redis.RedisError  # what callers catch when Redis is unreachable or fails
 
 # Claim a push's dedup key and, only if this call claimed it, apply the handler's counted effects.
-# One round trip: returns nil when claimed, else the value already stored (a retry).
+# One round trip: returns the value already stored (a retry), else nil, or 1 when a 'flag' effect's
+# key exists (e.g. answer links waiting for this follower).
 _CLAIM_LUA = """
 local old = redis.call('GET', KEYS[1])
 if old then return old end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local a = 3
+local flagged = false
 for i = 2, #KEYS do
   local op = ARGV[a]
-  if op == 'hincr' then
+  if op == 'flag' then
+    if redis.call('EXISTS', KEYS[i]) == 1 then flagged = 1 end
+  elseif op == 'hincr' then
     redis.call('HINCRBY', KEYS[i], ARGV[a + 1], 1)
     redis.call('EXPIRE', KEYS[i], ARGV[a + 2])
   elseif op == 'push' then
@@ -94,7 +98,7 @@ for i = 2, #KEYS do
   end
   a = a + 3
 end
-return false
+return flagged
 """
 
 # Replace the rules document; refuses (returns -1) if another admin changed it since `expected`.
@@ -252,7 +256,7 @@ _QA_SCRIPTS = {
 class Effect:
     """A write a pure handler asks for, applied atomically with the dedup claim (so never twice)."""
 
-    op: str  # "hincr" (field += 1, key TTL arg) or "push" (LPUSH value, keep arg newest)
+    op: str  # "hincr" (field += 1, key TTL arg), "push" (LPUSH value, keep arg newest), "flag" (report EXISTS)
     key: str
     value: str
     arg: int
@@ -327,8 +331,11 @@ class Store:
 
     # -- webhook: dedup and reply replay ------------------------------------------------------
 
-    def claim(self, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect] = ()) -> bytes | None:
-        """Store `value` for a new push and apply `effects`; for a retry return what is stored."""
+    def claim(self, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect] = ()) -> bytes | int | None:
+        """Store `value` for a new push and apply `effects`; for a retry return what is stored.
+
+        A new push returns None, or 1 if the key of a "flag" effect exists.
+        """
         keys = [self.key("dedup", dedup_key)]
         args: list[Any] = [value, ttl]
         for e in effects:
@@ -338,7 +345,7 @@ class Store:
             result = self._held.call("EVALSHA", self._claim.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # first use, or the server restarted: load it once
             result = self._claim(keys=keys, args=args)
-        return cast(bytes | None, result)
+        return cast(bytes | int | None, result)
 
     def settle(self, dedup_key: str, value: bytes, ttl: int) -> None:
         """Record a push's final outcome after slow handling."""
@@ -559,6 +566,10 @@ class Store:
     def forget_follower(self, asker: str) -> None:
         """Unsubscribed: delete the stored openid and any link still waiting for them."""
         self.redis.delete(self.key("follower", asker), self.key("links", asker))
+
+    def pending_links_flag(self, asker: str) -> Effect:
+        """Ask the dedup claim to report whether answer links are waiting for this follower."""
+        return Effect("flag", self.key("links", asker), "", 0)
 
     def add_pending_link(self, asker: str, link: Mapping[str, str], ttl: int = 30 * 86400, keep: int = 5) -> None:
         key = self.key("links", asker)

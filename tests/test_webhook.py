@@ -285,3 +285,29 @@ def test_healthz_reports_redis(client: Any, config: Config, counting: Any) -> No
     dead = Store.from_url("redis://127.0.0.1:1/0", prefix="x:", timeout=0.2)
     res = create_app(config=config, store=dead).test_client().get("/healthz")
     assert res.status_code == 200 and res.json == {"status": "degraded", "redis": False}
+
+
+# -- answer links WeChat refused earlier reach the follower with their next message --------------
+
+
+def test_waiting_links_sent_after_any_reply(wechat: WeChat, store: Store, app: Flask, fake_wechat: Any) -> None:
+    asker = app.extensions["wxbot"].ctx.pseudonym("o_waiting")
+    store.add_pending_link(asker, {"title": "肾移植答疑 · 第1期", "url": "https://mp.weixin.qq.com/s/qa1"})
+    assert wechat.send("干细胞", openid="o_waiting").kind == "news"  # the reply itself is unchanged
+    [sent] = wait_for(lambda: fake_wechat.state.custom_messages())
+    assert sent.touser == "o_waiting" and "https://mp.weixin.qq.com/s/qa1" in sent.body["text"]["content"]
+    assert store.take_pending_links(asker) == []
+    wechat.send("干细胞", openid="o_waiting")
+    assert len(fake_wechat.state.custom_messages()) == 1  # delivered once
+
+
+def test_waiting_links_kept_when_wechat_still_refuses(wechat: WeChat, store: Store, app: Flask,
+                                                      fake_wechat: Any) -> None:
+    asker = app.extensions["wxbot"].ctx.pseudonym("o_waiting")
+    link = {"title": "肾移植答疑 · 第1期", "url": "https://mp.weixin.qq.com/s/qa1"}
+    store.add_pending_link(asker, link)
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", errcode=45047)
+    wechat.send("干细胞", openid="o_waiting")
+    wait_for(lambda: fake_wechat.state.calls("/cgi-bin/message/custom/send"))
+    assert wait_for(lambda: store.redis.exists(store.key("links", asker)))
+    assert store.take_pending_links(asker) == [link]
