@@ -1216,10 +1216,22 @@ def create_fake_app(state: FakeWeChatState) -> flask.Flask:
 # Servers
 
 
+_TOKEN_IN_QUERY = re.compile(r"((?:access_token|secret)=)[^&\s]+")
+
+
 class _RequestHandler(WSGIRequestHandler):
     """Werkzeug's handler with a socket timeout, so a silent client cannot pin a thread forever."""
 
     timeout = 10
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """The access log, with access tokens masked: they are credentials, even here."""
+        path = self.path
+        self.path = _TOKEN_IN_QUERY.sub(r"\1***", path)
+        try:
+            super().log_request(code, size)
+        finally:
+            self.path = path
 
 
 class _QuietRequestHandler(_RequestHandler):
