@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 .venv/bin/python bench/bench_match.py
+.venv/bin/python bench/batch.py
 .venv/bin/python bench/webhook.py "$@"
