@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 CONFIG_ERRORS = frozenset({40013, 40125, 40164, 40243, 89503})
 RETRYABLE_ERRORS = frozenset({-1, 45011})  # system busy, per-minute frequency limit
+# WeChat refused these before acting: repeating the call cannot do its work twice.
+REFUSED_BEFORE_ACTING = TOKEN_ERRORS | {45011}
 TIMEOUT = -1001  # our codes for failures WeChat did not answer
 HTTP_ERROR = -1002
 
@@ -88,6 +90,16 @@ class WeChatAPIError(Exception):
     def retryable(self) -> bool:
         return self.code in RETRYABLE_ERRORS or self.code in (TIMEOUT, HTTP_ERROR)
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """WeChat may have acted before failing (timeout, 5xx, -1): repeating a send may send twice."""
+        return self.code in (TIMEOUT, HTTP_ERROR, -1)
+
+    @property
+    def safe_to_repeat(self) -> bool:
+        """WeChat certainly did not act (token errors, per-minute limit): a non-idempotent call may be repeated."""
+        return self.code in REFUSED_BEFORE_ACTING
+
 
 class WeChatConfigError(WeChatAPIError):
     """The account's credentials or whitelist are wrong: retrying cannot help."""
@@ -144,6 +156,9 @@ class WeChatAPI(WeChatClient):
     # -- requests -----------------------------------------------------------------------------
 
     def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
+        """One API call; `retry=False` (for calls that are not idempotent) repeats it only when WeChat
+        certainly did not act (token errors, 45011), never after a timeout, 5xx or -1."""
+        retry = bool(kwargs.pop("retry", True))
         if url_or_endpoint.startswith(("http://", "https://")):
             url = url_or_endpoint
         else:
@@ -170,7 +185,7 @@ class WeChatAPI(WeChatClient):
                     raise
                 if exc.code in TOKEN_ERRORS:
                     self.store.drop_token(self.appid, token)
-                elif exc.retryable:
+                elif exc.retryable and (retry or exc.safe_to_repeat):
                     self.sleep(min(8.0, 0.5 * 2**attempt))
                 else:
                     raise
@@ -212,5 +227,7 @@ class WeChatAPI(WeChatClient):
     # -- what the bot sends -------------------------------------------------------------------
 
     def send_custom(self, body: dict[str, Any]) -> None:
-        """Send one customer-service message (the body from `bot.wechat.custom_message`)."""
-        self.post("message/custom/send", data=body)
+        """Send one customer-service message (the body from `bot.wechat.custom_message`).
+
+        Not repeated after a timeout or 5xx: the follower may already have it (callers decide what next)."""
+        self.post("message/custom/send", data=body, retry=False)

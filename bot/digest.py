@@ -143,6 +143,16 @@ def run_batch(store: Store, qa: QuestionsConfig, title: str, now: datetime, slot
         return BatchResult(post=pid, questions=questions, groups=groups, resumed=resumed)
 
 
+def finish_crashed_batches(store: Store, qa: QuestionsConfig, title: str) -> tuple[str, ...]:
+    """Finish posts whose batch run died half-way (every scheduler tick, not only when a slot is due)."""
+    if not store.batching_posts():  # the common case costs one SMEMBERS, no lock
+        return ()
+    with store.lock("qa-batch", ttl=LOCK_SECONDS, wait=0) as held:
+        if not held:
+            return ()  # a running batch finishes them itself
+        return tuple(pid for pid in store.batching_posts() if _complete(store, qa, pid, title) is not None)
+
+
 def _complete(store: Store, qa: QuestionsConfig, pid: str, title: str) -> tuple[int, int] | None:
     """Move the rest of a batching post's questions in, group them, make it a draft (resumable)."""
     post = store.post(pid)

@@ -193,21 +193,29 @@ class Intake:
 
 
 def make_deliver(api_getter: Callable[[], object | None], ctx: Context) -> Callable[[str, list[m.Reply]], None]:
-    """Send replies by the customer-service API; keep what fails for retryable reasons in the outbox."""
+    """Send replies by the customer-service API; what WeChat certainly did not send waits in the outbox."""
+
+    def queue(openid: str, replies: list[m.Reply]) -> None:
+        for pending in replies:
+            ctx.store.push_outbox({"body": custom_message(pending, openid), "attempts": 0})
 
     def deliver(openid: str, replies: list[m.Reply]) -> None:
         api = api_getter()
+        if api is None:
+            queue(openid, replies)
+            log.warning("late reply queued: no WeChat API client configured")
+            return
         for i, reply in enumerate(replies):
-            body = custom_message(reply, openid)
             try:
-                if api is None:
-                    raise WeChatAPIError(-1, "no WeChat API client configured")
-                api.send_custom(body)  # type: ignore[attr-defined]
+                api.send_custom(custom_message(reply, openid))  # type: ignore[attr-defined]
             except WeChatAPIError as exc:
-                if exc.retryable:
-                    for pending in replies[i:]:
-                        ctx.store.push_outbox({"body": custom_message(pending, openid), "attempts": 0})
+                if exc.safe_to_repeat:
+                    queue(openid, replies[i:])
                     log.warning("late reply queued for retry: %s", exc)
+                elif exc.outcome_unknown:
+                    # This one may have arrived: a second copy is worse than none. The rest were not sent.
+                    queue(openid, replies[i + 1:])
+                    log.warning("late reply not sent again, WeChat may have delivered it: %s", exc)
                 else:
                     log.warning("late reply dropped: %s", exc)
                 return

@@ -6,6 +6,7 @@ edit in `bot.store` that checks the post's status (a post being published cannot
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,18 +14,29 @@ from typing import Any
 
 from bot.api import WeChatAPI
 from bot.config import Config
-from bot.digest import BatchResult, run_batch, run_due_batches
-from bot.publishing import Publisher
+from bot.digest import BatchResult, finish_crashed_batches, run_batch, run_due_batches
+from bot.publishing import FINAL_FAILURES, Publisher
 from bot.questions import QuestionDesk
 from bot.render import TITLE_MAX, PostContentError, RenderedPost, is_answered, render_post
 from bot.store import PostEdit, Store
 
 EDITABLE = frozenset({"draft", "scheduled", "failed"})
 SCHEDULABLE = frozenset({"draft", "scheduled", "failed"})
+# Ids as the store makes them; anything else would name another key (``seq``, ``1:groups``).
+_POST_ID = re.compile(r"\d+")
+_GROUP_ID = re.compile(r"g\d+")
 
 
 class EditError(ValueError):
     """An editor's request that cannot be done; the message says why."""
+
+
+def check_id(kind: str, value: str) -> str:
+    """`value` if it is a well-formed post, question or group id; EditError otherwise (before Redis is asked)."""
+    pattern, example = (_GROUP_ID, "g1") if kind == "group" else (_POST_ID, "12")
+    if not pattern.fullmatch(value):
+        raise EditError(f"{value!r} is not a {kind} id (like {example})")
+    return value
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ class PostService:
         return self.store.pending_count(), [{k: v or "" for k, v in zip(keys, row, strict=True)} for row in rows]
 
     def question(self, qid: str) -> dict[str, str]:
-        q = self.store.question(qid)
+        q = self.store.question(check_id("question", qid))
         if q is None:
             raise EditError(f"no question {qid}")
         return q
@@ -115,7 +127,12 @@ class PostService:
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """The scheduler's periodic job: catch up missed batches, publish, poll, notify."""
         now = now or self.clock()
-        done = {"batched": sum(1 for r in self.run_due(now) if r.post)}
+        done: dict[str, int] = {}
+        # A batch that died half-way is finished now, not at the next slot (its questions wait meanwhile).
+        resumed = finish_crashed_batches(self.store, self.qa, self.title_for(now))
+        if resumed:
+            done["resumed_batches"] = len(resumed)
+        done["batched"] = sum(1 for r in self.run_due(now) if r.post)
         done.update(self.publisher.tick(now))
         return done
 
@@ -125,7 +142,7 @@ class PostService:
         return [p for p in (self.store.post(pid) for pid in self.store.post_ids(limit)) if p]
 
     def show(self, pid: str) -> PostView:
-        post = self.store.post(pid)
+        post = self.store.post(check_id("post", pid))
         if post is None:
             raise EditError(f"no post {pid}")
         return PostView(post, self.store.groups(pid), self.store.post_errors(pid))
@@ -141,6 +158,9 @@ class PostService:
 
     def _edit(self, pid: str, gids: list[str],
               change: Callable[[dict[str, str], dict[str, dict[str, Any] | None]], PostEdit]) -> PostEdit:
+        check_id("post", pid)
+        for gid in gids:
+            check_id("group", gid)
         try:
             return self.store.edit_post(pid, gids, EDITABLE, change)
         except LookupError:
@@ -234,14 +254,18 @@ class PostService:
             raise EditError(f"post {pid} is {view.post.get('status')}: only draft or failed posts can be scheduled")
         self.preview(pid)  # refuses what WeChat would refuse (nothing answered, too long)
         fields = {"scheduled_at": repr(at.timestamp()), "attempts": "0", "failure": ""}
-        if view.post.get("status") == "failed" and view.post.get("publish_id"):
-            # The submitted draft is used up; a new attempt makes a new one.
-            fields.update(publish_id="", draft_media_id="", polls="0")
+        if view.post.get("publish_id"):
+            if view.post.get("publish_status") not in FINAL_FAILURES:
+                raise EditError(f"post {pid} was submitted to WeChat (publish_id {view.post['publish_id']}) and its "
+                                "job has not failed: it may be live, so it cannot be published again")
+            # The job failed for good and used its draft up; a new attempt makes a new one.
+            fields.update(publish_id="", draft_media_id="", polls="0", publish_status="")
         if not self.store.update_post(pid, SCHEDULABLE, "scheduled", now=self.clock().timestamp(),
                                       score=at.timestamp(), fields=fields):
             raise EditError(f"post {pid} changed meanwhile; look at it again")
 
     def unschedule(self, pid: str) -> None:
+        check_id("post", pid)
         if not self.store.update_post(pid, ("scheduled",), "draft", now=self.clock().timestamp(),
                                       fields={"scheduled_at": ""}):
             raise EditError(f"post {pid} is not scheduled (a post being published cannot be stopped)")

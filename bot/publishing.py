@@ -6,8 +6,11 @@ give unanswered questions back to the queue, upload the cover (material/add_mate
 draft (draft/add), then publish (freepublish/submit) or mass-send (message/mass/sendall). Each
 step's result is recorded on the post before the next step, so a process that dies mid-way is
 resumed, after its lease expires, from the recorded step: never a second draft or post. The
-publish job's end arrives as PUBLISHJOBFINISH or is found by polling freepublish/get; either one
-finishes the post, once. Every WeChat error is recorded on the post with its meaning.
+publish job's end arrives as PUBLISHJOBFINISH or is found by polling freepublish/get (under the same
+lease); either one finishes the post, once. Once submitted, only the job's final status ends the
+post: a failed poll is recorded and tried again later. Calls that are not idempotent (submit,
+sendall, customer-service sends) are never repeated after a timeout or 5xx. Every WeChat error is
+recorded on the post with its meaning.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ RETRY_SECONDS = 60.0  # first retry after a retryable error; doubles per attempt
 POLL_DELAYS = (5, 15, 30, 60, 120, 300, 600, 1800)  # freepublish/get allows 100 calls a day
 REPLY_WINDOW = 48 * 3600 - 600  # customer-service messages: 48 h after the follower's last message
 REFUSED = frozenset({45015, 45047})  # outside the window / quota used: keep the link for their next reply
+GONE = frozenset({43004, 40003, 50005})  # not following / invalid openid: nobody to give the link to
+NOTIFY_LEASE = 300.0  # an asker claimed this long ago and not acknowledged (teller died) is told again
+MASS_WAIT = 24 * 3600.0  # a mass send whose MASSSENDJOBFINISH never came is settled as sent after this
+FINAL_FAILURES = frozenset({"2", "3", "4"})  # publish job failed: its draft is used up, a new attempt may start
 INVALID_MEDIA = 40007
 NO_API = -1003
 PUBLISH_STATUS: Mapping[int, str] = {
@@ -120,8 +127,12 @@ class Publisher:
         try:
             if self.api is None:
                 raise WeChatAPIError(NO_API, "no WeChat API client: WECHAT_APP_SECRET is not set")
+            if post.get("msg_id"):  # mass-sent, and no MASSSENDJOBFINISH came within MASS_WAIT
+                self._mass_sent(pid, owner, post["msg_id"], "no result reported by WeChat (MASSSENDJOBFINISH)", now)
+                return
             if post.get("publish_id"):  # submitted before: the poll or PUBLISHJOBFINISH finishes it
-                self._record(pid, owner, now, {"owner": ""}, score=_ts(now) + POLL_DELAYS[0])
+                self._record(pid, owner, now, {"owner": "", "lease_until": repr(_ts(now))},
+                             score=_ts(now) + POLL_DELAYS[0])
                 return
             step = "release"
             self._release(pid, post, owner, now)
@@ -143,16 +154,23 @@ class Publisher:
             if self.pub.mode == "mass_send":
                 step = "mass_send"
                 msg_id = self._mass_send(pid, draft)
-                if self.store.update_post(pid, ("publishing",), "published", now=_ts(now), owner=owner,
-                                          fields={"msg_id": msg_id, "published_at": repr(_ts(now)), "owner": ""}):
-                    log.info("post %s mass-sent (msg_id %s)", pid, msg_id)
-                    self.follow_up(pid, now)
+                if not msg_id:  # an earlier attempt's send went through; its msg_id (and its result) is unknown
+                    self._mass_sent(pid, owner, "sent before", "sent by an earlier attempt; result unknown", now)
+                    return
+                # WeChat reports the send's result with MASSSENDJOBFINISH: the post stays publishing until then.
+                self.store.map_mass_msg_id(msg_id, pid)
+                wait = _ts(now) + MASS_WAIT
+                self._record(pid, owner, now, {"msg_id": msg_id, "owner": "", "lease_until": repr(wait)}, score=wait)
+                log.info("post %s mass-sent (msg_id %s); waiting for MASSSENDJOBFINISH", pid, msg_id)
                 return
             step = "submit"
-            result = self.api.post("freepublish/submit", data={"media_id": draft})
+            # Not repeated on a timeout or 5xx: a job WeChat took whose reply was lost would be published twice.
+            result = self.api.post("freepublish/submit", data={"media_id": draft}, retry=False)
             publish_id = str(result["publish_id"])
             self.store.map_publish_id(publish_id, pid)
-            self._record(pid, owner, now, {"publish_id": publish_id, "polls": "0"}, score=_ts(now) + POLL_DELAYS[0])
+            # The lease ends with the submit: polls take it again, one at a time.
+            self._record(pid, owner, now, {"publish_id": publish_id, "polls": "0", "owner": "",
+                                           "lease_until": repr(_ts(now))}, score=_ts(now) + POLL_DELAYS[0])
             log.info("post %s submitted (publish_id %s)", pid, publish_id)
         except _LostLease:
             log.warning("post %s: lost the publishing lease at step %s; another process resumes it", pid, step)
@@ -161,6 +179,14 @@ class Publisher:
             self._end_attempt(pid, owner, post, step, False, f"{step}: {exc}", now)
         except WeChatAPIError as exc:
             self._error(pid, step, exc.code, exc.message, now)
+            if step == "submit" and exc.outcome_unknown:
+                # WeChat may have taken the job: never submit again by ourselves. The draft stays recorded: if
+                # WeChat published it, the draft is gone and a rescheduled submit is refused (40007), not doubled.
+                failure = (f"submit: outcome unknown (WeChat error {exc.code}: {meaning(exc.code)}); the post may "
+                           "be live. Check the published list (发表记录) on the WeChat admin site (mp.weixin.qq.com): "
+                           "if the post is there, do not reschedule it; if not, reschedule it")
+                self._end_attempt(pid, owner, post, step, False, failure, now)
+                return
             retry = exc.retryable
             if exc.code == INVALID_MEDIA and step == "draft":
                 # The cover vanished from WeChat's library: upload it again on the next attempt.
@@ -237,36 +263,73 @@ class Publisher:
         body = {"filter": {"is_to_all": True}, "mpnews": {"media_id": draft}, "msgtype": "mpnews",
                 "send_ignore_reprint": 0, "clientmsgid": client_msg_id}
         try:
-            return str(self.api.post("message/mass/sendall", data=body).get("msg_id", ""))
+            # One call per attempt: after a timeout the next attempt repeats it with the same clientmsgid,
+            # which WeChat refuses (45065) if the first one went through.
+            return str(self.api.post("message/mass/sendall", data=body, retry=False).get("msg_id", ""))
         except WeChatAPIError as exc:
             if exc.code == 45065:  # an earlier attempt's send went through; its reply was lost
-                return "sent before"
+                return ""
             raise
+
+    def _mass_sent(self, pid: str, owner: str, msg_id: str, note: str, now: datetime) -> None:
+        """Settle a mass send without WeChat's report: published, with what is known noted on the post."""
+        if self.store.update_post(pid, ("publishing",), "published", now=_ts(now), owner=owner, fields={
+                "msg_id": msg_id, "mass_status": note, "published_at": repr(_ts(now)), "owner": ""}):
+            log.info("post %s mass-sent (%s)", pid, note)
+            self.follow_up(pid, now)
+
+    def on_mass_send(self, event: m.MassSendJobFinishEvent) -> str | None:
+        """MASSSENDJOBFINISH of one of our posts: its result, recorded on the post; its post id."""
+        pid = self.store.post_for_mass_msg_id(event.msg_id)
+        if pid is None:
+            return None  # a send made elsewhere (the admin site)
+        now = self.clock()
+        counts = {"mass_status": event.status, "mass_total": str(event.total_count),
+                  "mass_filtered": str(event.filter_count), "mass_sent": str(event.sent_count),
+                  "mass_errors": str(event.error_count)}
+        sent = event.status.replace(" ", "").lower() == "sendsuccess"
+        if sent:
+            done = self.store.update_post(pid, ("publishing",), "published", now=_ts(now), fields={
+                **counts, "published_at": repr(_ts(now)), "owner": "", "failure": ""})
+        else:
+            done = self.store.update_post(pid, ("publishing",), "failed", now=_ts(now), fields={
+                **counts, "owner": "", "failure": f"mass send: WeChat reported {event.status!r}"})
+        if done and (event.error_count or not sent):
+            self.store.add_post_error(pid, {
+                "at": self._iso(_ts(now)), "step": "mass send", "code": event.error_count,
+                "meaning": f"{event.status}: sent to {event.sent_count} of {event.filter_count} followers, "
+                           f"{event.error_count} failed", "detail": event.status})
+        if done and sent:
+            self.follow_up(pid, now, limit=20)
+        return pid
 
     # -- following the publish job ------------------------------------------------------------
 
     def poll(self, pid: str, now: datetime | None = None) -> bool:
-        """Ask freepublish/get how the job is doing (the fallback for a lost PUBLISHJOBFINISH); False: no need."""
+        """Ask freepublish/get how the job is doing (the fallback for a lost PUBLISHJOBFINISH); False: not ours."""
         now = now or self.clock()
         post = self.store.post(pid)
         if not post or post.get("status") != "publishing" or not post.get("publish_id") or self.api is None:
             return False
+        owner = uuid.uuid4().hex
+        lease = _ts(now) + LEASE_SECONDS
+        if not self.store.update_post(pid, ("publishing",), "publishing", now=_ts(now), score=lease,
+                                      fields={"owner": owner, "lease_until": repr(lease)}):
+            return False  # another process polls it (or publishes it) right now
         polls = int(post.get("polls") or 0)
         later = _ts(now) + POLL_DELAYS[min(polls + 1, len(POLL_DELAYS) - 1)]
+        again = {"polls": str(polls + 1), "owner": "", "lease_until": repr(_ts(now))}
         try:
             result = self.api.post("freepublish/get", data={"publish_id": post["publish_id"]})
         except WeChatAPIError as exc:
+            # The job is WeChat's now: a failed question about it says nothing about how it ends. Ending the
+            # post here would ignore a later PUBLISHJOBFINISH and let an editor publish it a second time.
             self._error(pid, "poll", exc.code, exc.message, now)
-            if exc.retryable:
-                self.store.update_post(pid, ("publishing",), now=_ts(now), score=later,
-                                       fields={"polls": str(polls + 1)})
-            else:
-                self.store.update_post(pid, ("publishing",), "failed", now=_ts(now), fields={
-                    "failure": f"poll: WeChat error {exc.code} ({meaning(exc.code)})", "owner": ""})
+            self.store.update_post(pid, ("publishing",), now=_ts(now), owner=owner, score=later, fields=again)
             return True
         status = int(result.get("publish_status", 1))
         if status == 1:
-            self.store.update_post(pid, ("publishing",), now=_ts(now), score=later, fields={"polls": str(polls + 1)})
+            self.store.update_post(pid, ("publishing",), now=_ts(now), owner=owner, score=later, fields=again)
             return True
         items = (result.get("article_detail") or {}).get("item") or []
         url = str(items[0].get("article_url", "")) if items else ""
@@ -296,14 +359,16 @@ class Publisher:
         post = self.store.post(pid)
         if not post or post.get("publish_id") != publish_id:
             return False
+        # A post failed by an earlier version on a poll error (no final status) still takes its job's end.
+        allowed = ("publishing",) if post.get("publish_status") else ("publishing", "failed")
         if status == 0:
-            done = self.store.update_post(pid, ("publishing",), "published", now=_ts(now), fields={
+            done = self.store.update_post(pid, allowed, "published", now=_ts(now), fields={
                 "url": url, "article_id": article_id, "published_at": repr(_ts(now)), "owner": "", "failure": ""})
             if done:
                 log.info("post %s published", pid)
             return done
         words = PUBLISH_STATUS.get(status, f"publish_status {status}")
-        done = self.store.update_post(pid, ("publishing",), "failed", now=_ts(now), fields={
+        done = self.store.update_post(pid, allowed, "failed", now=_ts(now), fields={
             "publish_status": str(status), "owner": "", "failure": f"publish job: {words} (publish_status {status})"})
         if done:
             self._error(pid, "publish job", status, f"{words} (publish_status {status})", now)
@@ -325,14 +390,16 @@ class Publisher:
         can_tell = self.config.questions.notify_askers and bool(url) and self.api is not None
         handled = 0
         while limit is None or handled < limit:
-            item = self.store.pop_notification(pid)
+            item = self.store.claim_notification(pid, _ts(now), NOTIFY_LEASE)
             if item is None:
                 break
-            asker, count = item
+            entry, asker, _ = item
             if can_tell and self._tell(pid, post, asker, now) == "retry":
-                self.store.requeue_notification(pid, asker, count)
+                self.store.requeue_notification(pid, entry)
                 break  # WeChat is struggling: the rest on a later tick
-            self.store.release_followers({asker: count})
+            # At least once: if this process dies before the ack, the claim is re-driven after NOTIFY_LEASE and
+            # this asker may get the link twice, which is better than never.
+            self.store.ack_notification(pid, entry)
             handled += 1
         if self.store.notifications_left(pid) == 0:
             self.store.done_finishing(pid)
@@ -352,7 +419,7 @@ class Publisher:
         self.store.update_post(pid, ("published",), now=_ts(now), fields={"finalized": "1"})
 
     def _tell(self, pid: str, post: Mapping[str, str], asker: str, now: datetime) -> str:
-        """Send one asker the link: "sent", "pending" (kept for their next reply), "gone", "dropped" or "retry"."""
+        """Send one asker the link: "sent", "pending" (kept for their next reply), "gone" or "retry"."""
         assert self.api is not None
         follower = self.store.follower(asker)
         if not follower or not follower.get("openid"):
@@ -371,4 +438,11 @@ class Publisher:
                 self.store.add_pending_link(asker, link)
                 return "pending"
             self._error(pid, "notify", exc.code, exc.message, now)
-            return "retry" if exc.retryable else "dropped"
+            if exc.code in GONE:
+                return "gone"
+            if exc.safe_to_repeat:
+                return "retry"  # WeChat did not send it (token, per-minute limit): again on a later tick
+            # Quota, permission, or an outcome we cannot know (timeout, 5xx, -1: sending again might send it
+            # twice): the link goes with the follower's next reply instead.
+            self.store.add_pending_link(asker, link)
+            return "pending"

@@ -40,12 +40,14 @@ key                                type      what
                                              written under ``:tmp:{uuid}`` first, then renamed
 {p}post:{id}:errors                list      JSON WeChat errors (code, meaning, step, at), newest last
 {p}post:{id}:notify                list      ``asker count`` entries still to be told the link
+{p}post:{id}:notifying             zset      entries being told, score = claim time (re-driven when stale)
 {p}posts                           zset      every post id, score = created
 {p}posts:batching                  set       posts whose batch has not finished (resumed after a crash)
 {p}posts:scheduled                 zset      scheduled post ids, score = scheduled_at
 {p}posts:publishing                zset      publishing post ids, score = lease expiry or next poll
 {p}posts:finishing                 set       published posts whose askers are still being told
 {p}publish:{publish_id}            string    post id of a freepublish job
+{p}mass:{msg_id}                   string    post id of a mass send (matched by MASSSENDJOBFINISH)
 {p}batch:slot:{schedule}:{epoch}   string    claim of one scheduled batch run: the post id it made,
                                              or ``claimed`` (TTL 30 days)
 {p}lock:qa-batch                   string    holder id while one process batches questions
@@ -169,14 +171,15 @@ return #ids / 2
 """
 
 # Give a post's unanswered questions back to the pending queue (idempotent); returns how many.
+# Questions merged into an unanswered group go back too: they are no answer's questions any more.
 # KEYS: pending zset, post questions zset. ARGV: question key prefix, post id, question ids...
 _RETURN_QUESTIONS_LUA = """
 local n = 0
 for i = 3, #ARGV do
   local q = ARGV[1] .. ARGV[i]
   local f = redis.call('HMGET', q, 'status', 'post', 'received')
-  if f[1] == 'batched' and f[2] == ARGV[2] then
-    redis.call('HSET', q, 'status', 'new', 'post', '')
+  if (f[1] == 'batched' or f[1] == 'merged') and f[2] == ARGV[2] then
+    redis.call('HSET', q, 'status', 'new', 'post', '', 'into', '')
     redis.call('ZADD', KEYS[1], f[3], ARGV[i])
     redis.call('ZREM', KEYS[2], ARGV[i])
     n = n + 1
@@ -225,6 +228,27 @@ if redis.call('HINCRBY', KEYS[1], 'open', -tonumber(ARGV[1])) <= 0 then redis.ca
 return 0
 """
 
+# Claim the next asker to tell: one whose claim is older than the lease (its teller died) first, else
+# the head of the queue; the claim is kept, with its time, until `_ACK_NOTIFICATION_LUA` removes it.
+# KEYS: notify list, notifying zset. ARGV: now, stale (claims at or before this are re-driven).
+_CLAIM_NOTIFICATION_LUA = """
+local item = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1)[1]
+if not item then item = redis.call('LPOP', KEYS[1]) end
+if not item then return false end
+redis.call('ZADD', KEYS[2], ARGV[1], item)
+return item
+"""
+
+# An asker was told (or cannot be): drop the claim and, only if it was still held, release the openid,
+# so a re-driven claim never releases twice. KEYS: notifying zset, follower. ARGV: entry, count.
+_ACK_NOTIFICATION_LUA = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HINCRBY', KEYS[2], 'open', -tonumber(ARGV[2])) <= 0 then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+"""
+
 # Read fields of the questions in a post, a range at a time, in one reply (a pipelined HMGET per
 # question costs ten times more in redis-py). KEYS: post questions zset.
 # ARGV: question key prefix, start, stop, field names... Returns id, fields..., id, fields...
@@ -249,6 +273,8 @@ _QA_SCRIPTS = {
     "post_update": _POST_UPDATE_LUA,
     "release_follower": _RELEASE_FOLLOWER_LUA,
     "read_questions": _READ_QUESTIONS_LUA,
+    "claim_notification": _CLAIM_NOTIFICATION_LUA,
+    "ack_notification": _ACK_NOTIFICATION_LUA,
 }
 
 
@@ -738,6 +764,13 @@ class Store:
         raw = cast(bytes | None, self.redis.get(self.key("publish", publish_id)))
         return raw.decode() if raw else None
 
+    def map_mass_msg_id(self, msg_id: str, pid: str) -> None:
+        self.redis.set(self.key("mass", msg_id), pid, ex=90 * 86400)
+
+    def post_for_mass_msg_id(self, msg_id: str) -> str | None:
+        raw = cast(bytes | None, self.redis.get(self.key("mass", msg_id)))
+        return raw.decode() if raw else None
+
     def queue_notifications(self, pid: str, counts: Mapping[str, int]) -> bool:
         """Record once which askers to tell (asker -> questions of theirs in the post); False if done before."""
         post_key, list_key = self.key("post", pid), self.key("post", pid, "notify")
@@ -757,23 +790,40 @@ class Store:
             except redis.WatchError:
                 return False
 
-    def pop_notification(self, pid: str) -> tuple[str, int] | None:
-        """The next asker to tell, removed atomically so two processes never tell the same one."""
-        raw = cast(bytes | None, self.redis.lpop(self.key("post", pid, "notify")))
+    def claim_notification(self, pid: str, now: float, lease: float) -> tuple[str, str, int] | None:
+        """The next asker to tell, as (entry, asker, count), claimed so no other process tells them meanwhile.
+
+        A claim not acknowledged within `lease` seconds (its process died) is handed out again.
+        """
+        raw = cast(bytes | None, self._qa["claim_notification"](
+            keys=[self.key("post", pid, "notify"), self.key("post", pid, "notifying")],
+            args=[repr(now), repr(now - lease)]))
         if raw is None:
             return None
-        asker, _, n = raw.decode().partition(" ")
-        return asker, int(n or 1)
+        entry = raw.decode()
+        asker, _, n = entry.partition(" ")
+        return entry, asker, int(n or 1)
 
-    def requeue_notification(self, pid: str, asker: str, count: int) -> None:
-        """Put an asker back (WeChat was busy), and the post back among those still being finished."""
+    def ack_notification(self, pid: str, entry: str) -> None:
+        """The claimed asker was handled: forget the claim and release their openid (once)."""
+        asker, _, n = entry.partition(" ")
+        self._qa["ack_notification"](keys=[self.key("post", pid, "notifying"), self.key("follower", asker)],
+                                     args=[entry, int(n or 1)])
+
+    def requeue_notification(self, pid: str, entry: str) -> None:
+        """Put a claimed asker back (WeChat was busy), and the post back among those still being finished."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(self.key("post", pid, "notify"), f"{asker} {count}")
+        pipe.zrem(self.key("post", pid, "notifying"), entry)
+        pipe.rpush(self.key("post", pid, "notify"), entry)
         pipe.sadd(self.key("posts", "finishing"), pid)
         pipe.execute()
 
     def notifications_left(self, pid: str) -> int:
-        return int(self.redis.llen(self.key("post", pid, "notify")))
+        """Askers still to tell, including those claimed by a process that has not finished with them."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.key("post", pid, "notify"))
+        pipe.zcard(self.key("post", pid, "notifying"))
+        return sum(int(n) for n in pipe.execute())
 
     def finishing_posts(self) -> list[str]:
         return sorted(_strs(self.redis.smembers(self.key("posts", "finishing"))), key=int)

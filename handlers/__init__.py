@@ -9,8 +9,8 @@ from handlers.base import Context, Dispatcher, Outcome, Router
 def dispatch_order() -> tuple[Router, ...]:
     """The routers, in the order they are asked; the first that accepts a message handles it."""
     return (
-        platform.PlatformEvents(),  # publish/mass-send results and silent events: never a reply
-        publishing.PublishFinished(),  # PUBLISHJOBFINISH of a reply post: record it, tell the askers
+        platform.PlatformEvents(),  # template-send results and silent events: never a reply
+        publishing.PublishFinished(),  # PUBLISHJOBFINISH / MASSSENDJOBFINISH of a reply post: record it, tell askers
         questions.Unsubscribed(),  # a follower left: delete the openid kept to tell them about answers
         urgent.Urgent(),  # urgent symptoms outrank every other feature
         questions.ExplicitQuestion(),  # "提问…", "Q: …", "？…": store it, say when the reply post is due

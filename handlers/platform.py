@@ -8,11 +8,11 @@ from bot import messages as m
 from handlers.base import Context, Outcome, Router
 
 # Reports about our own sends, and navigation the follower already completed: answer `success`.
-# Unsubscribe and PUBLISHJOBFINISH have routers of their own (handlers.questions, handlers.publishing).
+# Unsubscribe, PUBLISHJOBFINISH and MASSSENDJOBFINISH have routers of their own (handlers.questions,
+# handlers.publishing).
 SILENT_EVENTS = (
     m.ViewEvent,
     m.LocationEvent,
-    m.MassSendJobFinishEvent,
     m.TemplateSendJobFinishEvent,
 )
 

@@ -1,4 +1,4 @@
-"""PUBLISHJOBFINISH: one of our reply posts finished publishing; record it and start telling the askers."""
+"""PUBLISHJOBFINISH / MASSSENDJOBFINISH: one of our reply posts finished; record it and start telling the askers."""
 
 from __future__ import annotations
 
@@ -15,10 +15,13 @@ class PublishFinished(Router):
     name = "publish-finished"
     pure = False
 
-    def check(self, msg: m.Inbound, ctx: Context) -> m.PublishJobFinishEvent | None:
-        return msg if isinstance(msg, m.PublishJobFinishEvent) else None
+    def check(self, msg: m.Inbound, ctx: Context) -> m.PublishJobFinishEvent | m.MassSendJobFinishEvent | None:
+        return msg if isinstance(msg, m.PublishJobFinishEvent | m.MassSendJobFinishEvent) else None
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         service: PostService = ctx.services["posts"]
-        service.publisher.on_event(found)
+        if isinstance(found, m.MassSendJobFinishEvent):
+            service.publisher.on_mass_send(found)
+        else:
+            service.publisher.on_event(found)
         return Outcome(None)

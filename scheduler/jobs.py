@@ -21,7 +21,8 @@ MAX_ATTEMPTS = 5
 def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200) -> int:
     """Retry late replies that WeChat could not take before; returns how many were sent.
 
-    Items are popped atomically, so two schedulers never send the same one.
+    Items are popped atomically, so two schedulers never send the same one. An item is tried again
+    only when WeChat certainly did not send it: after a timeout, 5xx or -1 the follower may have it.
     """
     if api is None:
         return 0
@@ -35,11 +36,14 @@ def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200) -> int
             sent += 1
         except WeChatAPIError as exc:
             attempts = int(item.get("attempts", 0)) + 1
-            if exc.retryable and attempts < MAX_ATTEMPTS:
+            if exc.safe_to_repeat and attempts < MAX_ATTEMPTS:
                 store.push_outbox({**item, "attempts": attempts})
                 log.warning("late reply still failing (%s); attempt %d", exc, attempts)
                 break  # WeChat is struggling: try the rest on the next run
-            log.warning("late reply given up after %d attempts: %s", attempts, exc)
+            if exc.outcome_unknown:
+                log.warning("late reply not sent again: WeChat may have delivered it (%s)", exc)
+            else:
+                log.warning("late reply given up after %d attempts: %s", attempts, exc)
     return sent
 
 

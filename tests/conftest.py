@@ -150,7 +150,7 @@ def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]
             raise AssertionError(f"gunicorn exited with {proc.returncode}")
         try:
             return requests.get(url + "/healthz", timeout=1).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting (slow on a busy machine)
             return False
 
     try:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from typing import Any
 
 import pytest
 
-from bot.api import TIMEOUT, WeChatAPI, WeChatAPIError, WeChatConfigError
+from bot.api import HTTP_ERROR, TIMEOUT, WeChatAPI, WeChatAPIError, WeChatConfigError
 from bot.config import Config
 from bot.store import Store
 from tests.conftest import APP_SECRET
@@ -86,19 +87,48 @@ def test_wrong_secret_is_a_config_error(config: Config, store: Store, fake_wecha
     assert err.value.code == 40125
 
 
-def test_timeouts_and_5xx_are_retried_with_backoff(config: Config, store: Store, fake_wechat: Any) -> None:
+def test_timeouts_and_5xx_are_retried_with_backoff_on_idempotent_calls(config: Config, store: Store,
+                                                                       fake_wechat: Any) -> None:
     sleeps: list[float] = []
     api = make_api(config, store, fake_wechat, timeout=0.3, sleeps=sleeps)
     _ = api.access_token
-    fake_wechat.state.inject("/cgi-bin/message/custom/send", http_status=502)
-    fake_wechat.state.inject("/cgi-bin/message/custom/send", errcode=-1)
-    fake_wechat.state.inject("/cgi-bin/message/custom/send", delay=5)
+    for fault in ({"http_status": 502}, {"errcode": -1}, {"delay": 5}):
+        fake_wechat.state.inject("/cgi-bin/media/uploadimg", **fault)
     try:
-        api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "eventually"}})
+        url = api.media.upload_image(("body.png", io.BytesIO(b"\x89PNG fake image"), "image/png"))
     finally:
         fake_wechat.state.release_delays()
     assert sleeps == [0.5, 1.0, 2.0]
-    assert [m.body["text"]["content"] for m in fake_wechat.state.custom_messages()] == ["eventually"]
+    assert url.startswith("http://mmbiz.qpic.cn/") and len(fake_wechat.state.wait_calls(4, "/cgi-bin/media/uploadimg")) == 4
+
+
+@pytest.mark.parametrize(("fault", "code"), [({"delay": 5}, TIMEOUT), ({"http_status": 502}, HTTP_ERROR),
+                                             ({"errcode": -1}, -1)])
+def test_sends_are_not_repeated_when_wechat_may_have_acted(config: Config, store: Store, fake_wechat: Any,
+                                                           fault: dict[str, Any], code: int) -> None:
+    """A customer-service send (or submit, sendall) that timed out may have been delivered: no second copy."""
+    sleeps: list[float] = []
+    api = make_api(config, store, fake_wechat, timeout=0.3, sleeps=sleeps)
+    _ = api.access_token
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", **fault)
+    try:
+        with pytest.raises(WeChatAPIError) as err:
+            api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "once"}})
+    finally:
+        fake_wechat.state.release_delays()
+    assert err.value.code == code and err.value.outcome_unknown and not err.value.safe_to_repeat
+    assert len(fake_wechat.state.wait_calls(1, "/cgi-bin/message/custom/send")) == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("errcode", [40001, 45011])
+def test_sends_are_repeated_when_wechat_refused_before_acting(config: Config, store: Store, fake_wechat: Any,
+                                                              errcode: int) -> None:
+    api = make_api(config, store, fake_wechat)
+    fake_wechat.state.inject("/cgi-bin/message/custom/send", errcode=errcode)
+    api.post("message/custom/send", data={"touser": "o_1", "msgtype": "text", "text": {"content": "x"}},
+             retry=False)
+    assert len(fake_wechat.state.calls("/cgi-bin/message/custom/send")) == 2
+    assert [m.body["text"]["content"] for m in fake_wechat.state.custom_messages()] == ["x"]
 
 
 def test_timeout_every_time_gives_up_with_timeout_code(config: Config, store: Store, fake_wechat: Any) -> None:

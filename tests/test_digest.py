@@ -138,6 +138,21 @@ def test_a_crash_mid_batch_loses_nothing_and_batches_nothing_twice(posts: PostSe
     assert sum(len(g["q"]) for p in (pid, result.post) for g in store.groups(p)) == 12
 
 
+def test_a_crashed_batch_is_finished_on_the_next_tick_without_a_due_slot(posts: PostService, store: Store) -> None:
+    early = [ask(posts, f"关于复查间隔的问题{i}号{i * 13}", f"u_{i}", i) for i in range(4)]
+    cutoff = T0 + timedelta(minutes=30)
+    pid = store.begin_batch(now=cutoff.timestamp(), cutoff=cutoff.timestamp(), slot="weekly:9")
+    assert pid and store.move_to_post(pid, cutoff.timestamp(), 1) == 1  # the run died here
+    tick_at = T0 + timedelta(hours=1)  # a Monday: the weekly Friday slot is days away
+    assert latest_slot(posts.qa.schedules[0], tick_at) is None
+    assert posts.tick(tick_at)["resumed_batches"] == 1
+    post = store.post(pid)
+    assert post and post["status"] == "draft" and store.batching_posts() == []
+    assert sorted(store.post_question_ids(pid), key=int) == early and store.pending_count() == 0
+    assert_each_question_in_one_place(store)
+    assert "resumed_batches" not in posts.tick(tick_at + timedelta(seconds=30))  # nothing left to finish
+
+
 def test_due_slots_and_catch_up(posts: PostService, store: Store) -> None:
     friday_six = datetime(2026, 12, 4, 18, 0, tzinfo=SHANGHAI)
     weekly = posts.qa.schedules[0]

@@ -150,3 +150,27 @@ def test_cli_walks_an_editor_through_a_post(runner: Any, app: Any, store: Store)
     shown = runner.invoke(args=["questions", "show", "1"]).output
     assert "question 1: answered" in shown and "能喝绿茶吗" in shown and "13812345678" not in shown
     assert "13812345678" in runner.invoke(args=["questions", "show", "1", "--raw"]).output
+
+
+@pytest.mark.parametrize("args", [["posts", "show", "seq"], ["posts", "show", "1:groups"], ["posts", "preview", "seq"],
+                                  ["posts", "answer", "seq", "g1", "x"], ["posts", "answer", "1", "1:x", "x"],
+                                  ["posts", "merge", "1", "g1", "groups"], ["posts", "schedule", "1:q", "now"],
+                                  ["posts", "unschedule", "seq"], ["posts", "publish", "seq"],
+                                  ["questions", "show", "seq"], ["questions", "show", "new"],
+                                  ["questions", "reject", "1:x"], ["posts", "show", " 1"]])
+def test_bad_ids_get_one_clear_line_and_change_nothing(runner: Any, app: Any, store: Store, args: list[str]) -> None:
+    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    ask(service, "移植后能喝绿茶吗", "u_ids", 0)
+    draft(service, store)
+
+    def snapshot() -> dict[bytes, Any]:
+        return {k: store.redis.dump(k) for k in sorted(store.redis.scan_iter(match=store.prefix + "*"))}
+
+    before = snapshot()
+    result = runner.invoke(args=args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # click's error exit, no traceback
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "is not a" in lines[0] and "Traceback" not in result.output, result.output
+    assert snapshot() == before
+    with pytest.raises(EditError, match="not a post id"):
+        service.show("seq")
