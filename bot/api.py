@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 from wechatpy import WeChatClient
 
 from bot.store import Store, StoreError
@@ -25,13 +26,15 @@ log = logging.getLogger(__name__)
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 CONFIG_ERRORS = frozenset({40013, 40125, 40164, 40243, 89503})
 RETRYABLE_ERRORS = frozenset({-1, 45011})  # system busy, per-minute frequency limit
-# WeChat refused these before acting: repeating the call cannot do its work twice.
-REFUSED_BEFORE_ACTING = TOKEN_ERRORS | {45011}
 TIMEOUT = -1001  # our codes for failures WeChat did not answer
 HTTP_ERROR = -1002
+UNREACHABLE = -1003  # no connection was made: nothing was sent
+# WeChat refused these before acting (or never got the call): repeating it cannot do its work twice.
+REFUSED_BEFORE_ACTING = TOKEN_ERRORS | {45011, UNREACHABLE}
 
 MEANINGS: dict[int, str] = {
     TIMEOUT: "WeChat did not answer in time",
+    UNREACHABLE: "could not connect to WeChat",
     HTTP_ERROR: "WeChat answered with an HTTP error",
     -1: "WeChat system busy",
     40001: "access token invalid (or AppSecret wrong)",
@@ -88,7 +91,7 @@ class WeChatAPIError(Exception):
 
     @property
     def retryable(self) -> bool:
-        return self.code in RETRYABLE_ERRORS or self.code in (TIMEOUT, HTTP_ERROR)
+        return self.code in RETRYABLE_ERRORS or self.code in (TIMEOUT, HTTP_ERROR, UNREACHABLE)
 
     @property
     def outcome_unknown(self) -> bool:
@@ -201,8 +204,15 @@ class WeChatAPI(WeChatClient):
     def _call_once(self, method: str, url: str, params: dict[str, Any], data: Any, files: Any) -> dict[str, Any]:
         try:
             res = self._http.request(method, url, params=params, data=data, files=files, timeout=self.timeout)
+        except requests.ConnectTimeout:
+            raise WeChatAPIError(UNREACHABLE, "could not connect to WeChat in time") from None
         except requests.Timeout:
             raise WeChatAPIError(TIMEOUT) from None
+        except requests.ConnectionError as exc:
+            # Refused or unresolvable before anything was sent, versus a connection lost mid-call.
+            if isinstance(getattr(exc.args[0] if exc.args else None, "reason", None), NewConnectionError):
+                raise WeChatAPIError(UNREACHABLE, "could not connect to WeChat") from None
+            raise WeChatAPIError(HTTP_ERROR, f"connection to WeChat lost: {type(exc).__name__}") from None
         except requests.RequestException as exc:
             raise WeChatAPIError(HTTP_ERROR, f"cannot reach WeChat: {type(exc).__name__}") from None
         if res.status_code >= 400:

@@ -155,3 +155,19 @@ def test_non_retryable_error_raised_with_meaning(config: Config, store: Store, f
 def test_chinese_sent_as_raw_utf8(config: Config, store: Store, fake_wechat: Any) -> None:
     make_api(config, store, fake_wechat).send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "你好"}})
     assert fake_wechat.state.custom_messages()[0].body["text"]["content"] == "你好"  # the fake refuses \\u escapes
+
+
+def test_unreachable_wechat_is_safe_to_repeat_and_late_replies_wait(config: Config, store: Store) -> None:
+    from bot.intake import make_deliver
+    from bot.messages import TextReply
+    from handlers.base import Context
+
+    api = WeChatAPI(config.wechat.app_id, APP_SECRET, store, "http://127.0.0.1:1", timeout=1.0, max_retries=1,
+                    sleep=lambda s: None)
+    with pytest.raises(WeChatAPIError) as err:
+        api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "x"}})
+    assert err.value.safe_to_repeat and not err.value.outcome_unknown
+    ctx = Context(config=config, store=store, clock=lambda: None, pseudonym=str)  # type: ignore[arg-type,return-value]
+    make_deliver(lambda: api, ctx)("o_1", [TextReply("late answer")])
+    assert store.pop_outbox() == {"body": {"touser": "o_1", "msgtype": "text", "text": {"content": "late answer"}},
+                                  "attempts": 0}
