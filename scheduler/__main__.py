@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import sys
+from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -33,9 +35,20 @@ def main() -> int:
         sched.add_job(jobs.qa_batch, schedule.trigger(), args=[posts, bot.ctx.clock], id=f"qa_batch_{schedule.name}",
                       misfire_grace_time=3600)
     sched.add_job(jobs.qa_tick, "interval", seconds=jobs.QA_TICK_SECONDS, args=[posts, bot.ctx.clock], id="qa_tick")
-    logging.getLogger(__name__).info("scheduler started")
-    with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        sched.start()
+    log = logging.getLogger(__name__)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)  # unwinds sched.start(); running jobs are awaited below
+
+    signal.signal(signal.SIGTERM, stop)
+    log.info("scheduler started")
+    try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            sched.start()
+    finally:
+        if sched.running:
+            sched.shutdown(wait=True)  # let a running job (a publishing step, say) finish
+    log.info("scheduler stopped")
     return 0
 
 
