@@ -6,6 +6,7 @@ can be told where the answer is (see `bot.store`, ``follower:{asker}``). Nothing
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -37,13 +38,22 @@ URGENT_NOTE = "如有发热、尿量明显减少、移植肾区疼痛等紧急�
 # -- recognising and normalising -----------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
+def fold_words(words: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """(length, NFKC-casefolded form) of each configured word, computed once, not per message."""
+    return tuple((len(w), unicodedata.normalize("NFKC", w).casefold()) for w in words)
+
+
 def question_body(text: str, markers: Sequence[str]) -> str | None:
     """The question after a marker ("提问：…", "Q: …", "？…"), or None; a bare marker is not a question."""
     text = text.strip()
-    for marker in markers:
-        n = len(marker)
-        # Compare in NFKC so "Ｑ：" and "Q:" are one marker, but cut the original text.
-        if unicodedata.normalize("NFKC", text[:n]).casefold() == unicodedata.normalize("NFKC", marker).casefold():
+    heads: dict[int, str] = {}  # the message's first n characters, folded once per marker length
+    for n, folded in fold_words(tuple(markers)):
+        head = heads.get(n)
+        if head is None:
+            # Compare in NFKC so "Ｑ：" and "Q:" are one marker, but cut the original text.
+            head = heads[n] = unicodedata.normalize("NFKC", text[:n]).casefold()
+        if head == folded:
             body = text[n:].strip(_MARKER_TRIM)
             return body if len(body) >= MIN_BODY_CHARS else None
     return None

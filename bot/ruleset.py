@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ class RuleBook:
     version: int
     rules: tuple[Rule, ...]
     compiled: CompiledRules
+    texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # replies derived from it
 
     @classmethod
     def build(cls, rules: tuple[Rule, ...], version: int) -> RuleBook:

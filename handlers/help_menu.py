@@ -23,5 +23,5 @@ class Help(Router):
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         rules: RuleSet = ctx.services["rules"]
-        return Outcome(m.TextReply(topics_text(rules.current(), ctx.config)),
+        return Outcome(m.TextReply(topics_text(rules.current())),
                        (ctx.store.hit_effect("rules", "help", ctx.today()),))

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot import messages as m
 from bot.posts import PostService
-from bot.questions import question_body, with_pending_links
+from bot.questions import fold_words, question_body, with_pending_links
 from handlers.base import Context, Outcome, Router
 
 NO_POST_YET = "答疑文章还在整理中，发布后会第一时间推送链接给提问的读者。您也可以以“提问”开头发送您的问题。"
@@ -69,8 +69,8 @@ class LatestPost(Router):
         if not text or len(text) > 16:
             return None
         word = unicodedata.normalize("NFKC", text).strip().strip("。.!！?？").casefold()
-        keywords = ctx.config.questions.latest_keywords
-        return True if any(word == unicodedata.normalize("NFKC", k).casefold() for k in keywords) else None
+        keywords = fold_words(ctx.config.questions.latest_keywords)
+        return True if any(word == folded for _, folded in keywords) else None
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         latest = ctx.store.latest_post()

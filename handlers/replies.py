@@ -23,8 +23,15 @@ def survey_card(msg: m.Inbound, ctx: Context) -> m.NewsReply:
     return m.NewsReply((m.Article(cfg.survey.title, cfg.survey.invitation, url),))
 
 
-def topics_text(book: RuleBook, config: Config, intro: str = "您可以发送以下关键词查看相关内容：") -> str:
-    """The topic list, generated from the rules so it is never written twice."""
+def topics_text(book: RuleBook, intro: str = "您可以发送以下关键词查看相关内容：") -> str:
+    """The topic list, generated from the rules so it is never written twice (once per rules version)."""
+    cached = book.texts.get(intro)
+    if cached is None:
+        cached = book.texts[intro] = _topics_text(book, intro)
+    return cached
+
+
+def _topics_text(book: RuleBook, intro: str) -> str:
     lines = [intro]
     for topic in book.compiled.topics():
         if topic.keywords:
