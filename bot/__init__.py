@@ -36,6 +36,12 @@ class Bot:
     intake: Intake
     api: WeChatAPI | None
 
+    def close(self) -> None:
+        """Release threads and connections (tests and tools that build many apps)."""
+        self.intake.executor.shutdown(wait=True)
+        if self.api is not None:
+            self.api.close()
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)

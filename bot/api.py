@@ -121,6 +121,9 @@ class WeChatAPI(WeChatClient):
         self.sleep = sleep
         self.clock = clock
 
+    def close(self) -> None:
+        self._http.close()
+
     # -- access token -------------------------------------------------------------------------
 
     @property

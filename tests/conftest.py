@@ -69,8 +69,10 @@ def config(base_config: Config, fake_wechat: Any) -> Config:
 
 
 @pytest.fixture
-def app(config: Config, store: Store) -> Flask:
-    return create_app({"TESTING": True}, config=config, store=store)
+def app(config: Config, store: Store) -> Iterator[Flask]:
+    application = create_app({"TESTING": True}, config=config, store=store)
+    yield application
+    application.extensions["wxbot"].close()
 
 
 @pytest.fixture
