@@ -49,3 +49,28 @@ def test_simulate_command_prints_reply(live_server: str, base_config: Config, fa
     refused = subprocess.run([sys.executable, "-m", "bot", "simulate", "x", "--url", "http://127.0.0.1:1/wechat"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "cannot reach" in refused.stderr
+
+
+def test_fake_wechat_command_masks_credentials_in_its_log() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "fake-wechat", "--port", str(port), "--secret", "s3cret-value"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert f"127.0.0.1:{port}" in proc.stdout.readline()  # it is listening
+        base = f"http://127.0.0.1:{port}/cgi-bin"
+        token = requests.get(f"{base}/token", timeout=10, params={
+            "grant_type": "client_credential", "appid": "wxdev0000000000001", "secret": "s3cret-value"}).json()
+        requests.post(f"{base}/message/custom/send", params={"access_token": token["access_token"]},
+                      json={"touser": "o_1", "msgtype": "text", "text": {"content": "x"}}, timeout=10)
+    finally:
+        proc.terminate()
+        _, log = proc.communicate(timeout=30)
+    assert "/cgi-bin/token?" in log and "/cgi-bin/message/custom/send?" in log
+    assert "s3cret-value" not in log and token["access_token"] not in log
+    assert "access_token=***" in log and "secret=***" in log
