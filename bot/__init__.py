@@ -72,7 +72,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     ctx.services["rules"] = RuleSet(store, config)
     ctx.services["posts"] = PostService(config, store, api, ctx.clock)  # questions and Q&A reply posts
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
-                      max_skew_seconds=config.webhook.dedup_ttl_seconds - 30)
+                      max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
+                      require_encryption=config.wechat.require_encryption)
     intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(lambda: api, ctx))
     return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
 

@@ -142,8 +142,8 @@ class WeChatAPI(WeChatClient):
             cached = self.store.get_token(self.appid)
             if cached and cached[0] != stale and cached[1] - self.clock() > 60:
                 return cached[0]  # another process refreshed while we waited
-            if not held:
-                raise WeChatAPIError(TIMEOUT, "another process is still refreshing the access token")
+            if not held:  # nothing was sent to WeChat: safe to try again later
+                raise WeChatAPIError(UNREACHABLE, "another process is still refreshing the access token")
             body = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret,
                     "force_refresh": False}
             result = self._call_once("post", self.API_BASE_URL + "stable_token", {}, json.dumps(body).encode(), None)

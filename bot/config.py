@@ -61,6 +61,7 @@ class WeChatConfig:
     api_base_url: str
     api_timeout_seconds: float
     api_max_retries: int
+    require_encryption: bool  # safe mode: refuse plaintext pushes (their signature does not cover the body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +203,12 @@ class _Section:
         if not low <= value <= high:
             raise self.fail(key, f"must be between {low:g} and {high:g}, got {value:g}")
         return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, not {value!r}")
+        return value
 
     def integer(self, key: str, default: int, low: int, high: int) -> int:
         value = self.data.get(key, default)
@@ -452,7 +459,10 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         ),
         api_timeout_seconds=wx.number("api_timeout_seconds", 5.0, 0.1, 60.0),
         api_max_retries=wx.integer("api_max_retries", 3, 0, 10),
+        require_encryption=wx.boolean("require_encryption", False),
     )
+    if wechat.require_encryption and not aes_key:
+        raise wx.fail("require_encryption", "needs wechat.encoding_aes_key (or WECHAT_ENCODING_AES_KEY)")
 
     wh = root.section("webhook")
     default_reply = wh.string(

@@ -62,6 +62,14 @@ class Intake:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handler")
 
     def receive(self, args: Mapping[str, str], body: bytes) -> tuple[int, str]:
+        try:
+            return self._receive(args, body)
+        except Exception:
+            # A bug must not reach WeChat as a 500 (the follower would see "无法提供服务").
+            log.exception("unexpected error handling a push")
+            return 200, SUCCESS
+
+    def _receive(self, args: Mapping[str, str], body: bytes) -> tuple[int, str]:
         started = time.monotonic()
         try:
             env = self.edge.open(args, body)
@@ -172,7 +180,10 @@ class Intake:
     def _replay(self, prior: bytes, env: Envelope, deadline: float) -> tuple[int, str]:
         """A retry: answer exactly what the first delivery answered (waiting briefly if still running)."""
         if prior == PENDING:
-            prior = self.ctx.store.wait_outcome(env.message.dedup_key, PENDING, deadline) or SILENT
+            try:
+                prior = self.ctx.store.wait_outcome(env.message.dedup_key, PENDING, deadline) or SILENT
+            except StoreError:
+                prior = SILENT
         log.info("retry of %s replayed", env.message.dedup_key)
         if prior.startswith(REPLY):
             return 200, self.edge.seal(prior[1:].decode("utf-8"), env)

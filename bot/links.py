@@ -8,6 +8,8 @@ import hmac
 from flask import Blueprint, abort, current_app, redirect
 from werkzeug.wrappers import Response
 
+from bot.wechat import same
+
 bp = Blueprint("links", __name__)
 
 
@@ -29,7 +31,7 @@ def survey_link(base_url: str, secret_key: str, pseudonym: str) -> str:
 def survey_redirect(token: str) -> Response:
     bot = current_app.extensions["wxbot"]
     who, _, sig = token.partition(".")
-    if not who or len(who) > 16 or not hmac.compare_digest(sig, _sign(bot.config.secret_key, who)):
+    if not who or len(who) > 16 or not same(_sign(bot.config.secret_key, who), sig):
         abort(404)
     try:
         bot.store.count_survey_click(who, bot.ctx.today())

@@ -550,8 +550,10 @@ def _answer_errors(answer: Answer, path: str, article_ids: Collection[str] | Non
         if not answer.texts:
             errors.append(f"{path}.texts: must not be empty when kind is 'text'")
         for i, text in enumerate(answer.texts):
-            size = len(text.encode("utf-8"))
-            if not text.strip():
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if any("\ud800" <= ch <= "\udfff" for ch in text):
+                errors.append(f"{path}.texts[{i}]: contains characters that are not valid text (lone surrogates)")
+            elif not text.strip():
                 errors.append(f"{path}.texts[{i}]: must not be empty")
             elif size > MAX_REPLY_BYTES:
                 errors.append(

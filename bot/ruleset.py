@@ -65,6 +65,7 @@ class RuleSet:
         self.check_every = check_every
         self.clock = clock
         self._book: RuleBook | None = None
+        self._bad_version = -1  # a stored version that did not parse: not retried every poll
         self._checked = float("-inf")
         self._lock = threading.Lock()
         self._article_ids = frozenset(a.id for a in config.articles)
@@ -90,7 +91,8 @@ class RuleSet:
                 return self._book
             self._checked = now
             try:
-                if self._book is None or self.store.rules_version() != self._book.version:
+                version = self.store.rules_version()
+                if self._book is None or version not in (self._book.version, self._bad_version):
                     self._book = self._load()
             except StoreError as exc:
                 # Keep answering with what we have (or the seed) while Redis is away.
@@ -105,13 +107,16 @@ class RuleSet:
             if self.store.seed_rules([rule_to_dict(r) for r in self.config.seed_rules]):
                 log.info("seeded %d keyword rules from %s", len(self.config.seed_rules), self.config.source)
             loaded = self.store.load_rules()
-            assert loaded is not None
+            if loaded is None:  # a version without rules (deleted by hand): answer with the seed meanwhile
+                log.error("stored rules missing although a version exists; using the seed rules")
+                return self._book or RuleBook.build(self.config.seed_rules, 0)
         version, docs = loaded
         try:
             rules = tuple(parse_rules(docs, article_ids=self._article_ids))
         except RuleError as exc:
             # Saved rules were valid when saved; an article removed from config since can break them.
             log.error("stored rules v%d no longer valid (%s); keeping the previous ones", version, exc.errors[0])
+            self._bad_version = version
             return self._book or RuleBook.build(self.config.seed_rules, 0)
         log.info("keyword rules v%d loaded: %d rules", version, len(rules))
         return RuleBook.build(rules, version)

@@ -309,13 +309,25 @@ class _HeldConnection:
                     self._pid = os.getpid()
                 try:
                     self._conn.send_packed_command(self._conn.pack_command(*args), check_health=False)
-                    return self._conn.read_response()
                 except (redis.ConnectionError, redis.TimeoutError, OSError):
-                    self._conn.disconnect()
-                    self._conn = None
+                    # Not sent (e.g. the server restarted since): a fresh connection may send it once.
+                    self._drop()
                     if attempt:
                         raise
+                    continue
+                try:
+                    return self._conn.read_response()
+                except (redis.ConnectionError, redis.TimeoutError, OSError):
+                    # Sent but unanswered: Redis may have run it, so it is never sent twice (a second
+                    # claim would read back our own pending mark and the push would go unhandled).
+                    self._drop()
+                    raise
             raise AssertionError("unreachable")  # pragma: no cover
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.disconnect()
+        self._conn = None
 
     def close(self) -> None:
         with self._lock:

@@ -9,9 +9,10 @@ from bot.wechat import WeChatRequestError, parse_query
 bp = Blueprint("webhook", __name__)
 
 
-def _text(body: str, status: int = 200) -> Response:
-    xml = status == 200 and body.startswith("<")
-    return Response(body, status=status, mimetype="application/xml" if xml else "text/plain")
+def _text(body: str, status: int = 200, *, xml: bool = False) -> Response:
+    res = Response(body, status=status, mimetype="application/xml" if xml else "text/plain")
+    res.headers["X-Content-Type-Options"] = "nosniff"
+    return res
 
 
 @bp.get("/wechat")
@@ -34,7 +35,7 @@ def receive() -> Response:
         return _text("body too large", 413)
     # WeChat's query is plain ASCII; parsing it directly saves building a MultiDict per push.
     status, reply = bot.intake.receive(parse_query(request.environ.get("QUERY_STRING", "")), body)
-    return _text(reply, status)
+    return _text(reply, status, xml=status == 200 and reply.startswith("<"))
 
 
 @bp.get("/healthz")

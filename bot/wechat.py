@@ -53,6 +53,10 @@ class MalformedRequest(WeChatRequestError):
     status = 400
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also accepts "²"
+_ECHOSTR = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
 def parse_query(query: str) -> dict[str, str]:
     """Query parameters of a push (first value wins), fast for WeChat's unescaped ASCII queries."""
     if "%" in query or "+" in query:
@@ -69,8 +73,13 @@ def sign(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
 
 
+def same(expected: str, given: str) -> bool:
+    """Constant-time comparison that also accepts any (hostile, non-ASCII) input."""
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8", "surrogatepass"))
+
+
 def check_signature(token: str, signature: str, timestamp: str, nonce: str) -> bool:
-    return hmac.compare_digest(sign(token, timestamp, nonce), signature)
+    return same(sign(token, timestamp, nonce), signature)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,6 +185,8 @@ def parse_xml(body: bytes) -> ET.Element:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise MalformedRequest(f"malformed XML: {exc}") from None
+    except (LookupError, ValueError):  # e.g. an encoding="..." Python does not know
+        raise MalformedRequest("unsupported XML encoding") from None
     if root.tag != "xml":
         raise MalformedRequest("root element must be <xml>")
     return root
@@ -350,27 +361,29 @@ def parse_message(body: bytes) -> m.Inbound:
 # --------------------------------------------------------------------------------------------------
 # XML out
 
-_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _cdata(text: str) -> str:
-    # "]]>" would end the section early; split it across two sections instead.
+    # Drop what XML cannot carry first (removing it later could create a "]]>"), then split "]]>",
+    # which would end the section early, across two sections.
+    text = _INVALID_XML_CHARS.sub("", text)
     if "]]>" in text:
         text = text.replace("]]>", "]]]]><![CDATA[>")
-    return "<![CDATA[" + _INVALID_XML_CHARS.sub("", text) + "]]>"
+    return "<![CDATA[" + text + "]]>"
 
 
 def fits_passive(text: str) -> bool:
-    return len(text.encode("utf-8")) <= PASSIVE_TEXT_LIMIT
+    return len(text.encode("utf-8", "surrogatepass")) <= PASSIVE_TEXT_LIMIT
 
 
 def split_text(text: str, limit: int = PASSIVE_TEXT_LIMIT) -> list[str]:
     """Split text into parts of at most `limit` UTF-8 bytes, preferring line and sentence ends."""
     parts: list[str] = []
     rest = text
-    while len(rest.encode("utf-8")) > limit:
+    while len(rest.encode("utf-8", "surrogatepass")) > limit:
         # Largest prefix that fits, then back off to the last natural break inside it.
-        cut = len(rest.encode("utf-8")[:limit].decode("utf-8", "ignore"))
+        cut = len(rest.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore"))
         window = rest[:cut]
         brk = max(window.rfind(sep) for sep in ("\n", "。", "！", "？", ". ", "；"))
         if brk >= cut // 2:
@@ -434,8 +447,9 @@ class WeChatEdge:
     """Verifies and opens WeChat's pushes and seals the replies, for one account."""
 
     def __init__(self, token: str, app_id: str, aes_keys: tuple[str, ...], max_skew_seconds: int = 0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, require_encryption: bool = False) -> None:
         self.token = token
+        self.require_encryption = require_encryption
         self.crypto = MessageCrypto(token, app_id, aes_keys) if aes_keys else None
         self.max_skew_seconds = max_skew_seconds
         self.clock = clock
@@ -445,18 +459,25 @@ class WeChatEdge:
         signature, timestamp, nonce = args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", "")
         if not check_signature(self.token, signature, timestamp, nonce):
             raise SignatureError("invalid signature")
-        return args.get("echostr", "")
+        echostr = args.get("echostr", "")
+        if not _ECHOSTR.fullmatch(echostr):
+            # WeChat sends a plain random token; anything else is never reflected back.
+            raise MalformedRequest("invalid echostr")
+        return echostr
 
     def open(self, args: Mapping[str, str], body: bytes) -> Envelope:
         """Verify, decrypt and parse one POSTed push."""
         timestamp = args.get("timestamp", "")
         nonce = args.get("nonce", "")
-        if not timestamp.isdigit() or not nonce or len(nonce) > 64:
-            raise SignatureError("missing timestamp or nonce")
+        if not _TIMESTAMP.fullmatch(timestamp) or not nonce or len(nonce) > 64:
+            raise SignatureError("missing or invalid timestamp or nonce")
         if self.max_skew_seconds and abs(self.clock() - int(timestamp)) > self.max_skew_seconds:
             # Beyond the dedup window a replayed push could be handled twice; refuse it instead.
             raise SignatureError("timestamp outside the accepted window")
         if args.get("encrypt_type", "raw") != "aes":
+            if self.require_encryption:
+                # In safe mode WeChat always encrypts; a plaintext push's signature does not cover its body.
+                raise SignatureError("plaintext push refused: this account requires encryption")
             if not check_signature(self.token, args.get("signature", ""), timestamp, nonce):
                 raise SignatureError("invalid signature")
             return Envelope(parse_message(body), None, timestamp, nonce)
@@ -465,7 +486,7 @@ class WeChatEdge:
         encrypted = (_fields(parse_xml(body)).get("Encrypt") or "")
         if not encrypted:
             raise MalformedRequest("missing Encrypt")
-        if not hmac.compare_digest(sign(self.token, timestamp, nonce, encrypted), args.get("msg_signature", "")):
+        if not same(sign(self.token, timestamp, nonce, encrypted), args.get("msg_signature", "")):
             raise SignatureError("invalid msg_signature")
         plain, key_index = self.crypto.decrypt(encrypted)
         return Envelope(parse_message(plain), key_index, timestamp, nonce)

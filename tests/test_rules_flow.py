@@ -162,3 +162,10 @@ def test_a_change_reaches_another_app_instance(config: Config, store: Store, tmp
     assert "请立即就医" not in wx.send("烧到39度").text  # within its check interval: still the old rules
     now[0] += 0.5
     assert "请立即就医" in wx.send("烧到39度").text
+
+
+def test_rule_text_with_lone_surrogate_is_refused_naming_the_field(runner: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(rules_yaml(answer={"kind": "text", "texts": ["ok"]}).replace("ok", '"\\ud800"', 1), encoding="utf-8")
+    result = runner.invoke(args=["rules", "import", str(bad)])
+    assert result.exit_code == 1 and "rules[0].answer.texts[0]" in result.output and "Traceback" not in result.output

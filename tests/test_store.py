@@ -38,13 +38,22 @@ def test_push_effect_keeps_newest(store: Store) -> None:
 
 
 def test_wait_outcome_returns_when_settled(store: Store) -> None:
-    import time
-
     store.claim("m:3", b"P", 60)
-    timer = threading.Timer(0.05, lambda: store.settle("m:3", b"Rdone", 60))
-    timer.start()
-    assert store.wait_outcome("m:3", b"P", time.monotonic() + 5) == b"Rdone"
-    timer.join()
+    polls: list[float] = []
+
+    def clock() -> float:  # the waiter's clock: settle the push while it is waiting
+        polls.append(0.0)
+        if len(polls) == 2:
+            store.settle("m:3", b"Rdone", 60)
+        return 0.0
+
+    assert store.wait_outcome("m:3", b"P", deadline=1.0, clock=clock) == b"Rdone"
+    assert len(polls) >= 2  # it really waited for the settle
+
+
+def test_wait_outcome_gives_up_at_the_deadline(store: Store) -> None:
+    store.claim("m:4", b"P", 60)
+    assert store.wait_outcome("m:4", b"P", deadline=1.0, clock=lambda: 2.0) == b"P"
 
 
 def test_lock_is_exclusive_and_released(store: Store) -> None:

@@ -223,9 +223,17 @@ def test_retry_while_first_still_running_waits_for_its_reply(config: Config, sto
     first = threading.Thread(target=lambda: results.append(wx.client.post("/wechat", query_string=query, data=body)))
     first.start()
     wait_for(lambda: counting.calls)  # the first delivery is inside the handler
+    waiting: list[str] = []
+    real_wait = store.wait_outcome
+
+    def spy(key: str, *args: Any, **kwargs: Any) -> bytes | None:
+        waiting.append(key)
+        return real_wait(key, *args, **kwargs)
+
+    store.wait_outcome = spy  # type: ignore[method-assign]
     retry = threading.Thread(target=lambda: results.append(wx.client.post("/wechat", query_string=query, data=body)))
     retry.start()
-    wait_for(lambda: store.outcome("m:44") == b"P")
+    wait_for(lambda: waiting == ["m:44"])  # the retry is waiting for the first delivery's reply
     counting.release.set()
     first.join()
     retry.join()
@@ -311,3 +319,70 @@ def test_waiting_links_kept_when_wechat_still_refuses(wechat: WeChat, store: Sto
     wait_for(lambda: fake_wechat.state.calls("/cgi-bin/message/custom/send"))
     assert wait_for(lambda: store.redis.exists(store.key("links", asker)))
     assert store.take_pending_links(asker) == [link]
+
+
+# -- crafted input from the review: never a 500, never reflected ----------------------------------
+
+
+@pytest.mark.parametrize("query", [
+    {"signature": "é" * 40, "timestamp": "1714036504", "nonce": "1"},
+    {"signature": "0" * 40, "timestamp": "²", "nonce": "1"},
+    {"signature": "0" * 40, "timestamp": "9" * 5000, "nonce": "1"},
+    {"signature": "0" * 40, "timestamp": "1714036504", "nonce": "1", "encrypt_type": "aes", "msg_signature": "é"},
+])
+def test_crafted_query_parameters_get_403_not_500(client: Any, query: dict[str, str]) -> None:
+    assert client.post("/wechat", query_string=query, data=b"<xml/>").status_code == 403
+    assert client.get("/wechat", query_string=query).status_code == 403
+
+
+def test_unknown_xml_encoding_is_400(wechat: WeChat) -> None:
+    query, _ = signed_request(wechat.account, "")
+    body = b'<?xml version="1.0" encoding="no-such-encoding"?><xml><a>1</a></xml>'
+    assert wechat.client.post("/wechat", query_string=query, data=body).status_code == 400
+
+
+def test_echostr_is_only_echoed_as_a_plain_token(client: Any, config: Config) -> None:
+    ts, nonce = "1714036504", "1514711492"
+    args = {"signature": sign(config.wechat.token, ts, nonce), "timestamp": ts, "nonce": nonce}
+    res = client.get("/wechat", query_string={**args, "echostr": "4375120948345356249"})
+    assert res.data == b"4375120948345356249" and res.mimetype == "text/plain"
+    assert res.headers["X-Content-Type-Options"] == "nosniff"
+    script = '<html xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></html>'
+    res = client.get("/wechat", query_string={**args, "echostr": script})
+    assert res.status_code == 400 and b"script" not in res.data
+
+
+def test_plaintext_refused_when_encryption_required(config: Config, store: Store) -> None:
+    strict = replace(config, wechat=replace(config.wechat, require_encryption=True))
+    wx = WeChat(create_app(config=strict, store=store).test_client(), config)
+    assert wx.post(message_xml(wx.account, "o_1", text="hi")).status_code == 403
+    assert wx.send("hi", aes=True).kind == "text"
+
+
+def test_a_claim_redis_may_have_run_is_never_sent_again(config: Config, store: Store, counting: Any) -> None:
+    """If the claim's reply is lost, resending it would read back our own pending mark: the push
+    would look like a retry of itself and never be handled. Not resending gives a clear busy answer."""
+    app = app_with(SlowCounting(), config, store)
+    held = store._held
+    sent: list[object] = []
+    real_read = None
+
+    def lose_reply_once() -> object:
+        sent.append(1)
+        if len(sent) == 1:
+            real_read()  # Redis ran the claim; only its answer is lost
+            raise redis_timeout()
+        return real_read()
+
+    wx = WeChat(app.test_client(), config)
+    wx.send("warm up", msg_id=1)  # opens the held connection
+    real_read = held._conn.read_response
+    held._conn.read_response = lose_reply_once
+    reply = wx.send("hi", msg_id=2)
+    assert reply.text == BUSY_REPLY and sent == [1]  # one claim sent; the push gets a clear answer
+
+
+def redis_timeout() -> Exception:
+    import redis
+
+    return redis.TimeoutError("read timed out")

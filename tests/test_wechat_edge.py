@@ -220,6 +220,13 @@ def test_render_escapes_cdata_terminator_and_control_chars() -> None:
     assert back.openid == "gh_1" and back.account == "o_1"  # addressed back to the follower
 
 
+def test_cdata_escaping_survives_control_characters_inside_the_terminator() -> None:
+    msg = parse_message((HEAD + "<MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>").encode())
+    xml = render_reply(m.TextReply("a]]\x01>b\ud800c"), msg, now=1)
+    back = parse_message(xml.replace("<MsgType>", "<MsgId>1</MsgId><MsgType>").encode())
+    assert isinstance(back, m.TextMessage) and back.content == "a]]>bc"
+
+
 def test_news_limited_to_one_article_for_messages_eight_for_events() -> None:
     arts = tuple(m.Article(f"t{i}", "d", f"http://u/{i}") for i in range(10))
     text_msg = parse_message((HEAD + "<MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>").encode())
