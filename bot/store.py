@@ -595,13 +595,6 @@ class Store:
     def follower(self, asker: str) -> dict[str, str] | None:
         return _text_hash(self.redis.hgetall(self.key("follower", asker))) or None
 
-    def release_followers(self, counts: Mapping[str, int]) -> None:
-        """`counts[asker]` of their questions need the openid no more; it is deleted when none is left."""
-        pipe = self.redis.pipeline(transaction=False)
-        for asker, n in counts.items():
-            self._qa["release_follower"](keys=[self.key("follower", asker)], args=[n], client=pipe)
-        pipe.execute()
-
     def forget_follower(self, asker: str) -> None:
         """Unsubscribed: delete the stored openid and any link still waiting for them."""
         self.redis.delete(self.key("follower", asker), self.key("links", asker))
