@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
 import sys
-from types import FrameType
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import build_bot, connect_store
 from bot.config import ConfigError, load_config
@@ -23,9 +21,14 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # Stop signals are taken synchronously by sigwait below, never by a handler: an exception raised into
+    # whatever the main thread was doing can leave one of APScheduler's locks held and hang the shutdown.
+    # Blocked before any thread starts, so every thread inherits the mask.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     bot = build_bot(config, connect_store(os.environ))
-    sched = BlockingScheduler(timezone=config.account.timezone,
-                              job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+    sched = BackgroundScheduler(timezone=config.account.timezone,
+                                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
     sched.add_job(jobs.deliver_outbox, "interval", seconds=30, args=[bot.store, bot.api], id="deliver_outbox")
     # Q&A reply posts: each schedule's batch on its cron, plus a tick that publishes due posts, polls running
     # jobs, tells askers and catches up a batch slot missed while no scheduler ran. Both are safe to run in
@@ -36,18 +39,12 @@ def main() -> int:
                       misfire_grace_time=3600)
     sched.add_job(jobs.qa_tick, "interval", seconds=jobs.QA_TICK_SECONDS, args=[posts, bot.ctx.clock], id="qa_tick")
     log = logging.getLogger(__name__)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise SystemExit(0)  # unwinds sched.start(); running jobs are awaited below
-
-    signal.signal(signal.SIGTERM, stop)
+    sched.start()
     log.info("scheduler started")
-    try:
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            sched.start()
-    finally:
-        if sched.running:
-            sched.shutdown(wait=True)  # let a running job (a publishing step, say) finish
+    signum = signal.sigwait(stop_signals)
+    log.info("stopping on %s; waiting for a running job to finish", signal.Signals(signum).name)
+    sched.shutdown(wait=True)  # let a running job (a publishing step, say) finish
+    bot.close()
     log.info("scheduler stopped")
     return 0
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from bot.store import Store
 from tests.conftest import ROOT
@@ -18,7 +21,8 @@ def scheduler_env(redis_url: str, prefix: str, config: Path) -> dict[str, str]:
     return env
 
 
-def test_scheduler_starts_with_its_jobs_and_stops(redis_url: str, store: Store) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_scheduler_starts_with_its_jobs_and_stops(redis_url: str, store: Store, signum: int) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "scheduler"], cwd=ROOT, stderr=subprocess.PIPE, text=True,
                             env=scheduler_env(redis_url, store.prefix, ROOT / "config.yaml"))
     watchdog = threading.Timer(60, proc.kill)  # a hung start fails the test instead of hanging it
@@ -30,8 +34,10 @@ def test_scheduler_starts_with_its_jobs_and_stops(redis_url: str, store: Store) 
             lines.append(line)
             if "Scheduler started" in line:
                 break
-        proc.terminate()
-        assert proc.wait(timeout=30) == 0
+        proc.send_signal(signum)  # at once: a stop during start-up must work too
+        rest = proc.communicate(timeout=30)[1]
+        assert proc.returncode == 0, rest
+        assert "scheduler stopped" in rest
     finally:
         watchdog.cancel()
         proc.kill()
