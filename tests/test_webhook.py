@@ -293,7 +293,7 @@ def test_reply_deadline_counts_from_wechats_send(config: Config, store: Store, c
     wx = WeChat(app.test_client(), config)
     query, body = signed_request(wx.account, message_xml(wx.account, "o_1", text="hi", msg_id=47), timestamp=sent_at)
     assert wx.client.post("/wechat", query_string=query, data=body).status_code == 200
-    assert len(waits) == 1 and budget - 0.1 < waits[0] <= budget + 1e-6
+    assert len(waits) == 1 and budget - 0.5 < waits[0] <= budget + 1e-6  # less only what the request took
 
 
 def test_long_reply_is_split_passive_first_rest_by_api(config: Config, store: Store, counting: Any,
