@@ -259,7 +259,8 @@ class PostService:
                 raise EditError(f"post {pid} was submitted to WeChat (publish_id {view.post['publish_id']}) and its "
                                 "job has not failed: it may be live, so it cannot be published again")
             # The job failed for good and used its draft up; a new attempt makes a new one.
-            fields.update(publish_id="", draft_media_id="", polls="0", publish_status="")
+            fields.update(publish_id="", draft_media_id="", draft_content="", polls="0", publish_status="",
+                          submit_unknown="")
         if not self.store.update_post(pid, SCHEDULABLE, "scheduled", now=self.clock().timestamp(),
                                       score=at.timestamp(), fields=fields):
             raise EditError(f"post {pid} changed meanwhile; look at it again")
@@ -269,6 +270,24 @@ class PostService:
         if not self.store.update_post(pid, ("scheduled",), "draft", now=self.clock().timestamp(),
                                       fields={"scheduled_at": ""}):
             raise EditError(f"post {pid} is not scheduled (a post being published cannot be stopped)")
+
+    def mark_published(self, pid: str, url: str) -> None:
+        """An editor found a post whose publishing outcome was unknown in WeChat's published list: record it live.
+
+        Its askers are then told by the scheduler's next tick, as after any publish.
+        """
+        check_id("post", pid)
+        if not re.fullmatch(r"https?://\S{1,1000}", url):
+            raise EditError(f"{url!r} is not the article's link (https://mp.weixin.qq.com/...)")
+        post = self.show(pid).post
+        unknown = post.get("submit_unknown") == "1" or (post.get("publish_id") and not post.get("publish_status"))
+        if post.get("status") != "failed" or not unknown:
+            raise EditError(f"post {pid} is {post.get('status')}: only a failed post whose publishing outcome is "
+                            "unknown can be marked published")
+        now = self.clock().timestamp()
+        if not self.store.update_post(pid, ("failed",), "published", now=now, fields={
+                "url": url, "published_at": repr(now), "failure": "", "owner": "", "marked_by_editor": "1"}):
+            raise EditError(f"post {pid} changed meanwhile; look at it again")
 
     def publish_now(self, pid: str) -> bool:
         """Schedule for now and, when this process can reach WeChat, publish at once; True if it started here."""

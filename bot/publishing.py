@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 600.0  # a publisher silent this long is presumed dead; its post is resumed
 RETRY_SECONDS = 60.0  # first retry after a retryable error; doubles per attempt, at most an hour
 POLL_DELAYS = (5, 15, 30, 60, 120, 300, 600, 1800)  # freepublish/get allows 100 calls a day
+MAX_POLLS = 55  # about a day of polls (the last ones 30 min apart); a job still unsettled then needs a person
 REPLY_WINDOW = 48 * 3600 - 600  # customer-service messages: 48 h after the follower's last message
 REFUSED = frozenset({45015, 45047})  # outside the window / quota used: keep the link for their next reply
 GONE = frozenset({43004, 40003, 50005})  # not following / invalid openid: nobody to give the link to
@@ -61,6 +64,10 @@ class _LostLease(Exception):
     """Another process took the post over (our lease expired); stop without touching it."""
 
 
+class _SubmitInterrupted(Exception):
+    """A process stopped during or right after freepublish/submit: WeChat may have the job."""
+
+
 def _ts(now: datetime) -> float:
     return now.timestamp()
 
@@ -74,6 +81,7 @@ class Publisher:
         self.store = store
         self.api = api
         self.clock = clock
+        self.elapsed = time.monotonic  # how long a round of sends has run (the clock above may be a test's)
 
     # -- the periodic tick --------------------------------------------------------------------
 
@@ -134,6 +142,9 @@ class Publisher:
                 self._record(pid, owner, now, {"owner": "", "lease_until": repr(_ts(now))},
                              score=_ts(now) + POLL_DELAYS[0])
                 return
+            if post.get("submitting"):
+                step = "submit"
+                raise _SubmitInterrupted
             step = "release"
             self._release(pid, post, owner, now)
             step = "render"
@@ -144,13 +155,21 @@ class Publisher:
                 cover_id, cover_url = self._upload_cover()
                 self._record(pid, owner, now, {"cover_media_id": cover_id, "cover_url": cover_url})
             step = "draft"
+            article = {"title": rendered.title, "author": self.pub.author, "digest": rendered.digest,
+                       "content": rendered.html, "content_source_url": "", "thumb_media_id": cover_id,
+                       "need_open_comment": 0, "only_fans_can_comment": 0}
+            content = hashlib.sha256(json.dumps(article, sort_keys=True).encode()).hexdigest()[:32]
             draft = post.get("draft_media_id", "")
+            if draft and post.get("draft_content", content) != content and not post.get("submit_unknown"):
+                # Edited since the draft was made (say, an answer corrected after WeChat refused the submit):
+                # a new draft, or the correction would never reach the article. After a submit of unknown
+                # outcome the old draft is kept: if WeChat published it, only its absence (40007) shows that.
+                log.info("post %s changed since its draft was made; making a new draft", pid)
+                draft = ""
             if not draft:
-                article = {"title": rendered.title, "author": self.pub.author, "digest": rendered.digest,
-                           "content": rendered.html, "content_source_url": "", "thumb_media_id": cover_id,
-                           "need_open_comment": 0, "only_fans_can_comment": 0}
                 draft = str(self.api.post("draft/add", data={"articles": [article]})["media_id"])
-                self._record(pid, owner, now, {"draft_media_id": draft, "title": rendered.title})
+                self._record(pid, owner, now, {"draft_media_id": draft, "title": rendered.title,
+                                               "draft_content": content})
             if self.pub.mode == "mass_send":
                 step = "mass_send"
                 msg_id = self._mass_send(pid, draft)
@@ -164,16 +183,23 @@ class Publisher:
                 log.info("post %s mass-sent (msg_id %s); waiting for MASSSENDJOBFINISH", pid, msg_id)
                 return
             step = "submit"
+            # Marked first: whoever resumes a post marked so (this process died in the call, or before
+            # recording its answer) knows WeChat may have the job, and never submits it again by itself.
+            self._record(pid, owner, now, {"submitting": draft})
             # Not repeated on a timeout or 5xx: a job WeChat took whose reply was lost would be published twice.
             result = self.api.post("freepublish/submit", data={"media_id": draft}, retry=False)
             publish_id = str(result["publish_id"])
-            self.store.map_publish_id(publish_id, pid)
+            self.store.map_publish_id(publish_id, pid)  # even if the lease is lost next, the event finds the post
             # The lease ends with the submit: polls take it again, one at a time.
-            self._record(pid, owner, now, {"publish_id": publish_id, "polls": "0", "owner": "",
+            self._record(pid, owner, now, {"publish_id": publish_id, "polls": "0", "owner": "", "submitting": "",
                                            "lease_until": repr(_ts(now))}, score=_ts(now) + POLL_DELAYS[0])
             log.info("post %s submitted (publish_id %s)", pid, publish_id)
         except _LostLease:
             log.warning("post %s: lost the publishing lease at step %s; another process resumes it", pid, step)
+        except _SubmitInterrupted:
+            self._error(pid, step, 0, "the publishing process stopped during freepublish/submit", now)
+            self._end_attempt(pid, owner, post, step, False, self._unknown_submit(
+                "the publishing process stopped during the call"), now, unknown=True)
         except PostContentError as exc:
             self._error(pid, step, 0, str(exc), now)
             self._end_attempt(pid, owner, post, step, False, f"{step}: {exc}", now)
@@ -182,12 +208,11 @@ class Publisher:
             if step == "submit" and exc.outcome_unknown:
                 # WeChat may have taken the job: never submit again by ourselves. The draft stays recorded: if
                 # WeChat published it, the draft is gone and a rescheduled submit is refused (40007), not doubled.
-                failure = (f"submit: outcome unknown (WeChat error {exc.code}: {meaning(exc.code)}); the post may "
-                           "be live. Check the published list (发表记录) on the WeChat admin site (mp.weixin.qq.com): "
-                           "if the post is there, do not reschedule it; if not, reschedule it")
-                self._end_attempt(pid, owner, post, step, False, failure, now)
+                self._end_attempt(pid, owner, post, step, False, self._unknown_submit(
+                    f"WeChat error {exc.code}: {meaning(exc.code)}"), now, unknown=True)
                 return
             retry = exc.retryable
+            fields: dict[str, str] = {}
             if exc.code == INVALID_MEDIA and step == "draft":
                 # The cover vanished from WeChat's library: upload it again on the next attempt.
                 self.store.drop_cover(self._cover_digest())
@@ -195,22 +220,39 @@ class Publisher:
                 retry = True
             failure = f"{step}: WeChat error {exc.code} ({MEANINGS.get(exc.code) or exc.message})"
             if exc.code == INVALID_MEDIA and step == "submit":
-                failure += "; the draft is gone: if WeChat published it already, do not publish again"
-            self._end_attempt(pid, owner, post, step, retry, failure, now)
+                if post.get("submit_unknown"):
+                    failure += "; the draft is gone: if WeChat published it already, do not publish again"
+                else:
+                    # No submit of ours can have used it up: someone deleted it on the admin site. Make another.
+                    fields["draft_media_id"] = ""
+                    retry = True
+            self._end_attempt(pid, owner, post, step, retry, failure, now, fields=fields)
+        except Exception as exc:
+            # A bug or a Redis failure: the post stays publishing and is resumed after its lease; editors see why.
+            self._error(pid, step, 0, f"internal error ({type(exc).__name__}); resumed after the lease", now)
+            raise
+
+    @staticmethod
+    def _unknown_submit(cause: str) -> str:
+        return (f"submit: outcome unknown ({cause}); the post may be live. Check the published list (发表记录) on "
+                "the WeChat admin site (mp.weixin.qq.com): if the post is there, record its link with `posts "
+                "mark-published`; if not, reschedule it")
 
     def _end_attempt(self, pid: str, owner: str, post: Mapping[str, str], step: str, retry: bool, failure: str,
-                     now: datetime) -> None:
+                     now: datetime, *, unknown: bool = False, fields: Mapping[str, str] | None = None) -> None:
         """After an error: try again later (retryable, attempts left) or mark the post failed."""
         attempts = int(post.get("attempts") or 0) + 1
+        # Any submit of this attempt has ended (refused, or unknown and remembered as such).
+        extra = {"submitting": "", **({"submit_unknown": "1"} if unknown else {}), **(fields or {})}
         if retry and attempts < self.pub.max_attempts:
             at = _ts(now) + min(3600.0, RETRY_SECONDS * 2 ** (attempts - 1))
             self.store.update_post(pid, ("publishing",), "scheduled", now=_ts(now), score=at, owner=owner,
                                    fields={"scheduled_at": repr(at), "attempts": str(attempts), "owner": "",
-                                           "failure": f"attempt {attempts} failed at {failure}; retrying"})
+                                           "failure": f"attempt {attempts} failed at {failure}; retrying", **extra})
             log.warning("post %s: attempt %d failed at %s; retrying at %s", pid, attempts, step, self._iso(at))
         else:
             self.store.update_post(pid, ("publishing",), "failed", now=_ts(now), owner=owner,
-                                   fields={"attempts": str(attempts), "owner": "", "failure": failure})
+                                   fields={"attempts": str(attempts), "owner": "", "failure": failure, **extra})
             log.warning("post %s failed at %s", pid, step)
 
     def _iso(self, ts: float) -> str:
@@ -325,16 +367,32 @@ class Publisher:
             # The job is WeChat's now: a failed question about it says nothing about how it ends. Ending the
             # post here would ignore a later PUBLISHJOBFINISH and let an editor publish it a second time.
             self._error(pid, "poll", exc.code, exc.message, now)
-            self.store.update_post(pid, ("publishing",), now=_ts(now), owner=owner, score=later, fields=again)
+            self._poll_again(pid, owner, polls, later, again, now)
             return True
         status = int(result.get("publish_status", 1))
         if status == 1:
-            self.store.update_post(pid, ("publishing",), now=_ts(now), owner=owner, score=later, fields=again)
+            self._poll_again(pid, owner, polls, later, again, now)
             return True
         items = (result.get("article_detail") or {}).get("item") or []
         url = str(items[0].get("article_url", "")) if items else ""
         self.finish(pid, post["publish_id"], status, str(result.get("article_id", "")), url, now)
         return True
+
+    def _poll_again(self, pid: str, owner: str, polls: int, later: float, again: Mapping[str, str],
+                    now: datetime) -> None:
+        """Poll later, or after about a day without a final status stop and hand the post to an editor."""
+        if polls + 1 < MAX_POLLS:
+            self.store.update_post(pid, ("publishing",), now=_ts(now), owner=owner, score=later, fields=again)
+            return
+        # Still failed-without-final-status, so a late PUBLISHJOBFINISH publishes it, and no reschedule can
+        # submit it a second time (`PostService.schedule` refuses a post whose job may be live).
+        failure = (f"publish job: no final status from WeChat after {polls + 1} polls over about a day; check the "
+                   "published list (发表记录) on the WeChat admin site (mp.weixin.qq.com): if the post is there, "
+                   "record its link with `posts mark-published`")
+        self.store.update_post(pid, ("publishing",), "failed", now=_ts(now), owner=owner,
+                               fields={**again, "failure": failure})
+        self._error(pid, "poll", 0, failure, now)
+        log.warning("post %s: publish job unsettled after %d polls; left to an editor", pid, polls + 1)
 
     def on_event(self, event: m.PublishJobFinishEvent) -> str | None:
         """PUBLISHJOBFINISH: finish the post it belongs to and start telling the askers; its post id."""
@@ -357,19 +415,23 @@ class Publisher:
     def finish(self, pid: str, publish_id: str, status: int, article_id: str, url: str, now: datetime) -> bool:
         """The job's final state, applied once (the event and the poll may both report it)."""
         post = self.store.post(pid)
-        if not post or post.get("publish_id") != publish_id:
+        # A post without a publish_id reached here through the publish_id's mapping: its submit went through
+        # but its publisher stopped before recording it (the post then failed as "outcome unknown").
+        if not post or post.get("publish_id", "") not in ("", publish_id):
             return False
-        # A post failed by an earlier version on a poll error (no final status) still takes its job's end.
+        # A post failed without a final status (poll errors, an unknown submit) still takes its job's end.
         allowed = ("publishing",) if post.get("publish_status") else ("publishing", "failed")
         if status == 0:
             done = self.store.update_post(pid, allowed, "published", now=_ts(now), fields={
-                "url": url, "article_id": article_id, "published_at": repr(_ts(now)), "owner": "", "failure": ""})
+                "url": url, "article_id": article_id, "published_at": repr(_ts(now)), "owner": "", "failure": "",
+                "publish_id": publish_id, "submitting": ""})
             if done:
                 log.info("post %s published", pid)
             return done
         words = PUBLISH_STATUS.get(status, f"publish_status {status}")
         done = self.store.update_post(pid, allowed, "failed", now=_ts(now), fields={
-            "publish_status": str(status), "owner": "", "failure": f"publish job: {words} (publish_status {status})"})
+            "publish_status": str(status), "owner": "", "failure": f"publish job: {words} (publish_status {status})",
+            "publish_id": publish_id, "submitting": ""})
         if done:
             self._error(pid, "publish job", status, f"{words} (publish_status {status})", now)
             log.warning("post %s: publish job ended with status %d", pid, status)
@@ -389,8 +451,11 @@ class Publisher:
         url = post.get("url", "")
         can_tell = self.config.questions.notify_askers and bool(url) and self.api is not None
         handled = 0
+        started = self.elapsed()
         while limit is None or handled < limit:
-            item = self.store.claim_notification(pid, _ts(now), NOTIFY_LEASE)
+            # Each claim is stamped with the time it is made, not the tick's start: a long round of sends
+            # must not look abandoned to another scheduler, which would tell the same askers again.
+            item = self.store.claim_notification(pid, _ts(now) + self.elapsed() - started, NOTIFY_LEASE)
             if item is None:
                 break
             entry, asker, _ = item
@@ -434,10 +499,10 @@ class Publisher:
             self.api.send_custom(custom_message(card, follower["openid"]))
             return "sent"
         except WeChatAPIError as exc:
+            self._error(pid, "notify", exc.code, exc.message, now)
             if exc.code in REFUSED:
                 self.store.add_pending_link(asker, link)
                 return "pending"
-            self._error(pid, "notify", exc.code, exc.message, now)
             if exc.code in GONE:
                 return "gone"
             if exc.safe_to_repeat:

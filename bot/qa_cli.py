@@ -258,6 +258,16 @@ def posts_publish(pid: str) -> None:
         click.echo(f"post {pid} scheduled for now; the scheduler process publishes it on its next tick")
 
 
+@posts_group.command("mark-published")
+@click.argument("pid")
+@click.argument("url")
+@_edits
+def posts_mark_published(pid: str, url: str) -> None:
+    """A post failed with "outcome unknown" is in WeChat's published list (发表记录): record its link."""
+    _service().mark_published(pid, url)
+    click.echo(f"post {pid} marked published; its askers are told on the scheduler's next tick")
+
+
 @posts_group.command("tick")
 def posts_tick() -> None:
     """Run the scheduler's Q&A job once: missed batches, due posts, job polls, asker notifications."""

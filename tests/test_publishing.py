@@ -19,7 +19,7 @@ from bot.fake_wechat import publish_event_xml
 from bot.messages import PublishJobFinishEvent
 from bot.posts import EditError, PostService
 from bot.privacy import Pseudonymizer
-from bot.publishing import LEASE_SECONDS, MASS_WAIT, NOTIFY_LEASE, PUBLISH_STATUS
+from bot.publishing import LEASE_SECONDS, MASS_WAIT, MAX_POLLS, NOTIFY_LEASE, PUBLISH_STATUS
 from bot.simulator import Account, message_xml, read_reply, signed_request
 from bot.store import Store
 from bot.wechat import parse_message
@@ -168,21 +168,21 @@ class Crash(BaseException):
 
 
 def test_crash_between_draft_and_submit_resumes_without_a_second_draft(posts: PostService, store: Store,
-                                                                       fake_wechat: Any, qa_api: Any,
+                                                                       fake_wechat: Any,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     pid = answered_post(posts, store)
     now = datetime.now(UTC)
     posts.schedule(pid, now)
-    real_post = qa_api.post
+    real_update = store.update_post
     died: list[bool] = []
 
-    def dies_before_submit(url: str, **kwargs: Any) -> Any:
-        if url == "freepublish/submit" and not died:
-            died.append(True)
+    def dies_before_submit(pid: str, *args: Any, **kwargs: Any) -> bool:
+        if (kwargs.get("fields") or {}).get("submitting") and not died:
+            died.append(True)  # the draft is recorded; the process dies before it starts the submit
             raise Crash
-        return real_post(url, **kwargs)
+        return real_update(pid, *args, **kwargs)
 
-    monkeypatch.setattr(qa_api, "post", dies_before_submit)
+    monkeypatch.setattr(store, "update_post", dies_before_submit)
     with pytest.raises(Crash):
         posts.tick(now)
     post = store.post(pid)
@@ -195,6 +195,119 @@ def test_crash_between_draft_and_submit_resumes_without_a_second_draft(posts: Po
     [submit] = calls(fake_wechat, "freepublish/submit")
     assert submit.body == {"media_id": post["draft_media_id"]}
     assert store.post(pid)["publish_id"]  # type: ignore[index]
+
+
+def test_crash_during_submit_never_submits_again_and_an_editor_records_the_live_post(
+        posts: PostService, store: Store, fake_wechat: Any, qa_api: Any, config: Config, runner: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """WeChat took the job, then the process died before recording its publish_id: nobody can know it went live."""
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    real_post = qa_api.post
+    taken: list[str] = []
+
+    def dies_after_wechat_took_it(url: str, **kwargs: Any) -> Any:
+        result = real_post(url, **kwargs)
+        if url == "freepublish/submit" and not taken:
+            taken.append(str(result["publish_id"]))
+            raise Crash
+        return result
+
+    monkeypatch.setattr(qa_api, "post", dies_after_wechat_took_it)
+    with pytest.raises(Crash):
+        posts.tick(now)
+    posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))  # resumed: the submit's outcome is unknown
+    post = store.post(pid)
+    assert post and post["status"] == "failed" and "outcome unknown" in post["failure"]
+    assert "mark-published" in post["failure"] and show_error(posts, pid)["step"] == "submit"
+    posts.tick(now + timedelta(hours=2))
+    assert len(calls(fake_wechat, "freepublish/submit")) == 1  # never a second submit
+    assert finish_by_event(posts, fake_wechat, config, taken[0]) is None  # its publish_id was never recorded
+    assert status(store, pid) == "failed" and fake_wechat.state.custom_messages() == []
+    url = fake_wechat.state.publish_job(taken[0])["article_detail"]["item"][0]["article_url"]
+
+    assert "not the article's link" in runner.invoke(args=["posts", "mark-published", pid, "javascript:x"]).output
+    out = runner.invoke(args=["posts", "mark-published", pid, url]).output
+    assert f"post {pid} marked published" in out
+    posts.tick(now + timedelta(hours=2, seconds=30))
+    assert status(store, pid) == "published" and store.post(pid)["url"] == url  # type: ignore[index]
+    assert {m.touser for m in fake_wechat.state.custom_messages()} == {"o_ask_1", "o_ask_2", "o_ask_3"}
+    assert store.latest_post()["url"] == url  # type: ignore[index]
+    with pytest.raises(EditError, match="only a failed post"):
+        posts.mark_published(pid, url)
+
+
+def test_lease_lost_right_after_submit_the_event_still_finishes_the_post(posts: PostService, store: Store,
+                                                                          fake_wechat: Any, config: Config,
+                                                                          qa_api: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    real_update, real_post = store.update_post, qa_api.post
+    submitted: list[str] = []
+
+    def submit(url: str, **kwargs: Any) -> Any:
+        result = real_post(url, **kwargs)
+        if url == "freepublish/submit":
+            submitted.append(str(result["publish_id"]))
+        return result
+
+    monkeypatch.setattr(qa_api, "post", submit)
+
+    def dies_recording_the_publish_id(pid: str, *args: Any, **kwargs: Any) -> bool:
+        if (kwargs.get("fields") or {}).get("publish_id"):
+            raise Crash
+        return real_update(pid, *args, **kwargs)
+
+    monkeypatch.setattr(store, "update_post", dies_recording_the_publish_id)
+    with pytest.raises(Crash):
+        posts.tick(now)
+    monkeypatch.setattr(store, "update_post", real_update)
+    posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))
+    assert status(store, pid) == "failed" and len(submitted) == 1
+    assert finish_by_event(posts, fake_wechat, config, submitted[0]) == pid
+    post = store.post(pid)
+    assert post and post["status"] == "published" and post["url"] and post["publish_id"]
+    assert len(fake_wechat.state.custom_messages()) == 3
+
+
+def test_an_answer_corrected_after_a_refused_submit_reaches_the_article(posts: PostService, store: Store,
+                                                                       fake_wechat: Any) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", errcode=53503)  # the draft failed WeChat's check
+    posts.tick(now)
+    first = store.post(pid)
+    assert first and first["status"] == "failed" and first["draft_media_id"]
+    posts.answer(pid, "g1", "修改后的内容：请先咨询随访医生。")
+    posts.schedule(pid, now)
+    posts.tick(now + timedelta(seconds=1))
+    drafts = calls(fake_wechat, "draft/add")
+    assert len(drafts) == 2 and "修改后的内容" in drafts[1].body["articles"][0]["content"]
+    post = store.post(pid)
+    assert post and post["status"] == "publishing" and post["draft_media_id"] != first["draft_media_id"]
+    assert [c.body for c in calls(fake_wechat, "freepublish/submit")] == [{"media_id": post["draft_media_id"]}]
+
+
+def test_unchanged_post_reuses_its_draft_and_a_deleted_draft_is_made_again(posts: PostService, store: Store,
+                                                                          fake_wechat: Any) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", errcode=48001)
+    posts.tick(now)
+    posts.schedule(pid, now)  # nothing changed: the draft is reused
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", errcode=40007)  # someone deleted it on the admin site
+    posts.tick(now + timedelta(seconds=1))
+    post = store.post(pid)
+    assert post and post["status"] == "scheduled" and post["draft_media_id"] == ""  # retried with a new draft
+    assert len(calls(fake_wechat, "draft/add")) == 1
+    posts.tick(now + timedelta(seconds=62))
+    assert len(calls(fake_wechat, "draft/add")) == 2 and len(calls(fake_wechat, "freepublish/submit")) == 1
+    assert status(store, pid) == "publishing" and store.post(pid)["publish_id"]  # type: ignore[index]
 
 
 def show_error(posts: PostService, pid: str) -> dict[str, Any]:
@@ -392,6 +505,7 @@ def test_refused_link_is_kept_and_added_to_the_next_reply(app: Any, wechat: WeCh
         service.tick(now + timedelta(seconds=later))
     post = store.post(pid)
     assert post and post["status"] == "published" and fake_wechat.state.custom_messages() == []
+    assert (show_error(service, pid)["step"], show_error(service, pid)["code"]) == ("notify", 45015)
     asker = Pseudonymizer(config.secret_key)("o_win_1")
     assert store.follower(asker) is None  # told (as far as WeChat allows): the openid is gone
     reply = wechat.send("提问：那能蒸桑拿吗", openid="o_win_1")
@@ -613,6 +727,61 @@ def test_a_crash_mid_notification_tells_the_asker_on_a_later_tick(posts: PostSer
     assert len(fake_wechat.state.custom_messages()) == 3
 
 
+def test_a_long_round_of_sends_is_not_taken_over_by_another_scheduler(posts: PostService, store: Store,
+                                                                      fake_wechat: Any, qa_api: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each asker's claim carries the time it was made: after minutes of sending, the newest is still fresh."""
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    posts.tick(now)
+    publish_id = store.post(pid)["publish_id"]  # type: ignore[index]
+    job = fake_wechat.state.finish_publish(publish_id, 0)
+    url = job["article_detail"]["item"][0]["article_url"]
+    assert posts.publisher.finish(pid, publish_id, 0, job["article_id"], url, now + timedelta(seconds=10))
+    minutes = [0.0]
+    monkeypatch.setattr(posts.publisher, "elapsed", lambda: minutes[0])
+    real_send = qa_api.send_custom
+    other: list[int] = []
+
+    def slow_send(body: dict[str, Any]) -> None:
+        real_send(body)
+        if other:
+            return  # the other scheduler's sends are quick
+        minutes[0] += 200  # this round's are slow today
+        if len(fake_wechat.state.custom_messages()) == 2:  # another scheduler's tick, 400 s into this round
+            other.append(0)
+            other[0] = posts.publisher.follow_up(pid, now + timedelta(seconds=10 + 400))
+
+    monkeypatch.setattr(qa_api, "send_custom", slow_send)
+    posts.publisher.follow_up(pid, now + timedelta(seconds=10))
+    assert other == [1]  # it took the one asker nobody had claimed yet, no other
+    assert sorted(m.touser for m in fake_wechat.state.custom_messages()) == ["o_ask_1", "o_ask_2", "o_ask_3"]
+
+
+def test_polling_stops_after_a_day_and_a_late_event_still_publishes(posts: PostService, store: Store,
+                                                                    fake_wechat: Any, config: Config) -> None:
+    fake_wechat.state.configure(publish_polls=-1)  # the job never ends by itself
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    posts.tick(now)
+    publish_id = store.post(pid)["publish_id"]  # type: ignore[index]
+    at = now
+    for _ in range(MAX_POLLS):
+        at += timedelta(seconds=1800)
+        assert posts.publisher.poll(pid, at)
+    post = store.post(pid)
+    assert post and post["status"] == "failed" and "no final status" in post["failure"]
+    assert len(fake_wechat.state.calls("/cgi-bin/freepublish/get")) == MAX_POLLS
+    posts.tick(at + timedelta(hours=1))
+    assert len(fake_wechat.state.calls("/cgi-bin/freepublish/get")) == MAX_POLLS  # no more polls
+    with pytest.raises(EditError, match="may be live"):
+        posts.schedule(pid, at)
+    assert finish_by_event(posts, fake_wechat, config, publish_id) == pid
+    assert status(store, pid) == "published" and len(fake_wechat.state.custom_messages()) == 3
+
+
 @pytest.mark.parametrize(("fault", "kept"), [({"errcode": 45009}, True), ({"errcode": 48001}, True),
                                              ({"delay": 3.0}, True), ({"errcode": 43004}, False),
                                              ({"errcode": 40003}, False)])
@@ -655,3 +824,22 @@ def test_late_replies_are_retried_only_when_wechat_certainly_did_not_send_them(
     assert store.outbox_size() == int(requeued)
     if requeued:
         assert deliver_outbox(store, qa_api) == 1 and len(fake_wechat.state.custom_messages()) == 1
+
+
+def test_an_unexpected_failure_mid_publish_is_shown_to_editors(posts: PostService, store: Store, fake_wechat: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("bot.publishing.render_post", broken)
+    assert posts.tick(now).get("started", 0) == 0  # the tick goes on with the other posts
+    assert status(store, pid) == "publishing"  # resumed after the lease, once the cause is gone
+    error = show_error(posts, pid)
+    assert error["step"] == "render" and "internal error (RuntimeError)" in error["meaning"]
+    monkeypatch.undo()
+    posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))
+    assert store.post(pid)["publish_id"]  # type: ignore[index]
