@@ -230,6 +230,7 @@ class MassSendJobFinishEvent(Event):
     filter_count: int
     sent_count: int
     error_count: int
+    article_url: str = ""  # the first article's link, from ArticleUrlResult when WeChat includes it
 
     @property
     def event_name(self) -> str:

@@ -329,6 +329,8 @@ class Publisher:
         counts = {"mass_status": event.status, "mass_total": str(event.total_count),
                   "mass_filtered": str(event.filter_count), "mass_sent": str(event.sent_count),
                   "mass_errors": str(event.error_count)}
+        if event.article_url:  # the article's link: "答疑" answers with it from now on
+            counts["url"] = event.article_url
         sent = event.status.replace(" ", "").lower() == "sendsuccess"
         if sent:
             done = self.store.update_post(pid, ("publishing",), "published", now=_ts(now), fields={
@@ -449,7 +451,9 @@ class Publisher:
         if post.get("finalized") != "1":
             self._finalize(pid, post, now)
         url = post.get("url", "")
-        can_tell = self.config.questions.notify_askers and bool(url) and self.api is not None
+        # A mass send already put the post in every follower's chat: no second message about it.
+        can_tell = (self.config.questions.notify_askers and bool(url) and self.api is not None
+                    and self.pub.mode != "mass_send")
         handled = 0
         started = self.elapsed()
         while limit is None or handled < limit:

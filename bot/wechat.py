@@ -271,6 +271,17 @@ def _message(f: dict[str, str], common: _Common, msg_type: str) -> m.Inbound:
     return m.UnknownMessage(**common, msg_id=msg_id, msg_type=msg_type[:32])
 
 
+def _mass_article_url(root: ET.Element) -> str:
+    """The first article's link in MASSSENDJOBFINISH's ArticleUrlResult (its inner layout is unconfirmed)."""
+    result = root.find("ArticleUrlResult")
+    if result is None:
+        return ""
+    for node in result.iter():
+        if node.tag.lower() == "articleurl" and (node.text or "").strip():
+            return (node.text or "").strip()
+    return ""
+
+
 def _publish_event(root: ET.Element, common: _Common) -> m.PublishJobFinishEvent:
     info = root.find("PublishEventInfo")
     if info is None:
@@ -326,6 +337,7 @@ def _event(root: ET.Element, f: dict[str, str], common: _Common) -> m.Inbound:
             filter_count=_int(f, "FilterCount", 0),
             sent_count=_int(f, "SentCount", 0),
             error_count=_int(f, "ErrorCount", 0),
+            article_url=_mass_article_url(root),
         )
     if lname == "templatesendjobfinish":
         return m.TemplateSendJobFinishEvent(

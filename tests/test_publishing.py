@@ -413,14 +413,16 @@ def test_retries_end_in_failed_after_max_attempts(config: Config, store: Store, 
     assert [e["code"] for e in posts.show(pid).errors] == [HTTP_ERROR, HTTP_ERROR]
 
 
-def mass_event_xml(config: Config, msg_id: str, status: str, sent: int, errors: int) -> str:
-    """WeChat's MASSSENDJOBFINISH push for one mass send."""
+def mass_event_xml(config: Config, msg_id: str, status: str, sent: int, errors: int, url: str = "") -> str:
+    """WeChat's MASSSENDJOBFINISH push for one mass send (with ArticleUrlResult when `url` is given)."""
+    urls = (f"<ArticleUrlResult><Count>1</Count><ResultList><item><ArticleIdx>1</ArticleIdx>"
+            f"<ArticleUrl><![CDATA[{url}]]></ArticleUrl></item></ResultList></ArticleUrlResult>") if url else ""
     return (f"<xml><ToUserName><![CDATA[{config.account.original_id}]]></ToUserName>"
             f"<FromUserName><![CDATA[o_mphelper]]></FromUserName><CreateTime>{int(time.time())}</CreateTime>"
             "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event>"
             f"<MsgID>{msg_id}</MsgID><Status><![CDATA[{status}]]></Status><TotalCount>{sent + errors}</TotalCount>"
             f"<FilterCount>{sent + errors}</FilterCount><SentCount>{sent}</SentCount><ErrorCount>{errors}</ErrorCount>"
-            "</xml>")
+            f"{urls}</xml>")
 
 
 @pytest.fixture
@@ -448,10 +450,14 @@ def test_mass_send_mode(mass: tuple[PostService, WeChat, Config], store: Store, 
     assert status(store, pid) == "publishing" and len(calls(fake_wechat, "message/mass/sendall")) == 1
     assert wechat.post(mass_event_xml(config, "999", "send success", 10, 0)).data == b"success"  # not ours
     assert status(store, pid) == "publishing"
-    assert wechat.post(mass_event_xml(config, post["msg_id"], "send success", 98, 2)).data == b"success"
+    url = "https://mp.weixin.qq.com/s/mass-sent-post"
+    assert wechat.post(mass_event_xml(config, post["msg_id"], "send success", 98, 2, url)).data == b"success"
     wait_for(lambda: status(store, pid) == "published")
     post = store.post(pid)
     assert post and (post["mass_status"], post["mass_sent"], post["mass_errors"]) == ("send success", "98", "2")
+    assert post["url"] == url
+    wait_for(lambda: (store.latest_post() or {}).get("url") == url)  # "答疑" now answers with it
+    assert wechat.send("答疑").articles[0][2] == url
     error = show_error(posts, pid)
     assert error["step"] == "mass send" and "2 failed" in error["meaning"]
     assert calls(fake_wechat, "freepublish/submit") == [] and fake_wechat.state.custom_messages() == []
