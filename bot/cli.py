@@ -66,11 +66,15 @@ def run_command(host: str, port: int, workers: int) -> None:
         fake_port = _free_port()
         env["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"
         env["WECHAT_APP_SECRET"] = "fake-secret-for-local-runs"
+        # The fake pushes as WeChat does for this account: signed with its token, and encrypted (safe mode)
+        # when it has an EncodingAESKey. Secrets go through the fake's environment, not its visible argv.
+        fake_env = {**env, "FAKE_WECHAT_TOKEN": config.wechat.token,
+                    "FAKE_WECHAT_AES_KEY": config.wechat.encoding_aes_key}
         children.append(subprocess.Popen(
             [sys.executable, "-m", "bot", "fake-wechat", "--port", str(fake_port),
              "--appid", config.wechat.app_id, "--secret", env["WECHAT_APP_SECRET"],
              "--webhook-url", f"http://{host}:{port}/wechat"],
-            env=env))
+            env=fake_env))
         notes.append(f"WeChat API: our fake server at {env['WECHAT_API_BASE_URL']} (no WECHAT_APP_SECRET set)")
     children.append(subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
@@ -175,12 +179,23 @@ def simulate_command(text: str, event: str | None, click_key: str | None, voice:
 @click.option("--secret", show_default="$WECHAT_APP_SECRET",
               default=lambda: os.environ.get("WECHAT_APP_SECRET", "fake-secret"))
 @click.option("--webhook-url", help="Where to push PUBLISHJOBFINISH events (the bot's /wechat).")
-@click.option("--webhook-token", help="Token to sign pushes with (default: the config's).",
-              default=lambda: os.environ.get("WECHAT_TOKEN", ""))
+@click.option("--token", "--webhook-token", "webhook_token",
+              help="The account's token, to sign pushes with (default: $FAKE_WECHAT_TOKEN, $WECHAT_TOKEN, "
+                   "else the config's).",
+              default=lambda: os.environ.get("FAKE_WECHAT_TOKEN") or os.environ.get("WECHAT_TOKEN", ""))
+@click.option("--aes-key", envvar="FAKE_WECHAT_AES_KEY", show_envvar=True, default="",
+              help="The account's EncodingAESKey: push in safe mode (encrypted for --appid, with msg_signature). "
+                   "Without it pushes are plaintext, signed with the token.")
 def fake_wechat_command(host: str, port: int, appid: str, secret: str, webhook_url: str | None,
-                        webhook_token: str) -> None:
-    """Serve a fake WeChat API (token, messages, drafts, publishing) on loopback, for tests and local runs."""
+                        webhook_token: str, aes_key: str) -> None:
+    """Serve a fake WeChat API (token, messages, drafts, publishing) on loopback, for tests and local runs.
+
+    With --webhook-url it pushes PUBLISHJOBFINISH events there as WeChat would for the account's mode:
+    plaintext signed with the token, or, given --aes-key, in safe mode (encrypt_type=aes, msg_signature,
+    body <xml><ToUserName/><Encrypt/></xml>). `python -m bot run` passes the config's token and key.
+    """
     from bot.fake_wechat import FakeAccount, serve
+    from bot.wechat import MessageCrypto
 
     # The config, when readable, supplies the account id and the token that signs pushes.
     try:
@@ -188,8 +203,16 @@ def fake_wechat_command(host: str, port: int, appid: str, secret: str, webhook_u
         original_id, config_token = config.account.original_id, config.wechat.token
     except ConfigError:
         original_id, config_token = "gh_000000000000", ""
+    if aes_key:
+        try:
+            MessageCrypto("", "", (aes_key,))
+        except ValueError:
+            raise click.BadParameter("must be the 43-character EncodingAESKey", param_hint="--aes-key") from None
     account = FakeAccount(appid=appid, secret=secret, original_id=original_id)
-    serve(host, port, account, webhook_url, (webhook_token or config_token) if webhook_url else None)
+    token = (webhook_token or config_token) if webhook_url else None
+    if webhook_url and not token:
+        raise click.UsageError("--webhook-url needs the account's token (--token, $WECHAT_TOKEN or the config)")
+    serve(host, port, account, webhook_url, token, (aes_key or None) if webhook_url else None)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,6 +3,12 @@
 It speaks WeChat's real HTTP/JSON protocol (see /work/shared/wechat-protocol.md, sections 6-10) on loopback,
 records every call, lets tests inject faults, and pushes PUBLISHJOBFINISH events to the bot's webhook.
 All state lives in one `FakeWeChatState` guarded by a single lock: this is a single-process test double.
+
+Pushes follow the account's message mode, as WeChat's do. Given only the webhook token, a push is plaintext,
+signed with `signature` (plaintext mode). Given the account's EncodingAESKey as well, it is sent in safe mode:
+`encrypt_type=aes` and `msg_signature` in the query (besides `signature`), and the body is only
+`<xml><ToUserName/><Encrypt/></xml>`, encrypted for the appid of the account the job belongs to. Both are
+built by `bot.simulator.signed_request`, the same code the tests use to play WeChat.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ import flask
 import requests
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+from bot.simulator import Account as _PushAccount
+from bot.simulator import signed_request
+from bot.wechat import MessageCrypto
 
 JsonDict = dict[str, Any]
 
@@ -169,6 +179,7 @@ class PushResult:
     url: str
     http_status: int | None
     error: str | None
+    encrypted: bool = False  # sent in safe mode (encrypt_type=aes), see `FakeWeChatState.set_webhook`
 
 
 @dataclass(frozen=True)
@@ -388,12 +399,15 @@ class FakeWeChatState:
         *,
         webhook_url: str | None = None,
         webhook_token: str | None = None,
+        webhook_aes_key: str | None = None,
         expires_in: int = DEFAULT_EXPIRES_IN,
         token_overlap: float | None = None,
         publish_polls: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`publish_polls`: freepublish/get answers "publishing" this many times, then finishes (-1: never).
+
+        `webhook_url`, `webhook_token`, `webhook_aes_key`: where pushes go and how they are sent (`set_webhook`).
 
         `token_overlap`: how long a superseded token stays valid; None = expires_in * 300/7200.
         `clock` drives token expiry only, so tests may substitute a fake one.
@@ -409,7 +423,8 @@ class FakeWeChatState:
         self._publish_polls = publish_polls
         self._webhook_url: str | None = None
         self._webhook_token: str | None = None
-        self.set_webhook(webhook_url, webhook_token)
+        self._webhook_aes_key: str | None = None
+        self.set_webhook(webhook_url, webhook_token, webhook_aes_key)
         self._release = threading.Event()
         self._push_threads: list[threading.Thread] = []
         self._pending_pushes: list[_PublishJob] = []
@@ -455,12 +470,25 @@ class FakeWeChatState:
                 raise ValueError(f"account {account.appid} already exists")
             self._accounts[account.appid] = dataclasses.replace(account)
 
-    def set_webhook(self, url: str | None, token: str | None) -> None:
-        """Where PUBLISHJOBFINISH events go and the token they are signed with (None disables pushes)."""
+    def set_webhook(self, url: str | None, token: str | None, aes_key: str | None = None) -> None:
+        """Where PUBLISHJOBFINISH events go and how they are sent, as WeChat does for the account's mode.
+
+        `url` None disables pushes. `token` is the account's token (required with a url). With `aes_key`, the
+        account's EncodingAESKey, pushes are sent in safe mode (encrypted, `msg_signature`); without it they
+        are plaintext, signed with `signature`. Each call replaces all three settings.
+        """
         if url is not None and not token:
             raise ValueError("webhook_token is required when webhook_url is set (pushes are signed)")
+        if aes_key:
+            if not token:
+                raise ValueError("webhook_token is required with webhook_aes_key (msg_signature uses it)")
+            try:
+                MessageCrypto(token, "", (aes_key,))
+            except ValueError:
+                raise ValueError("webhook_aes_key must be a 43-character EncodingAESKey") from None
         with self._lock:
             self._webhook_url, self._webhook_token = url, token
+            self._webhook_aes_key = aes_key or None
 
     def configure(
         self, *, expires_in: int | None = None, token_overlap: float | None = None, publish_polls: int | None = None
@@ -643,6 +671,7 @@ class FakeWeChatState:
                     "token_overlap": self._overlap(),
                     "publish_polls": self._publish_polls,
                     "webhook_url": self._webhook_url,
+                    "webhook_encrypted": self._webhook_aes_key is not None,
                 },
                 "tokens": len(self._tokens),
                 "materials": [dataclasses.asdict(m) for m in self._materials.values()],
@@ -1019,7 +1048,7 @@ class FakeWeChatState:
         """Start a background push for each job queued under the lock (so no response waits on the webhook)."""
         with self._lock:
             jobs, self._pending_pushes = self._pending_pushes, []
-            url, token = self._webhook_url, self._webhook_token
+            url, token, aes_key = self._webhook_url, self._webhook_token, self._webhook_aes_key
             self._push_threads = [t for t in self._push_threads if t.is_alive()]
             if url is None or token is None:
                 return
@@ -1029,34 +1058,32 @@ class FakeWeChatState:
                     account.original_id, job.publish_id, job.status, job.article_id, job.article_urls,
                     job.fail_idx, int(time.time()),
                 )
+                # WeChat encrypts for the account the event belongs to: its appid ends the ciphertext.
+                sender = _PushAccount(token, account.appid, aes_key or "", account.original_id)
                 thread = threading.Thread(
-                    target=self._push, args=(url, token, job.publish_id, job.status, xml),
+                    target=self._push, args=(url, sender, job.publish_id, job.status, xml),
                     name=f"fake-wechat-push-{job.publish_id}", daemon=True,
                 )
                 self._push_threads.append(thread)
                 thread.start()
 
-    def _push(self, url: str, token: str, publish_id: str, status: int, xml: str) -> None:
-        timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
-        params = {
-            "signature": signature(token, timestamp, nonce),
-            "timestamp": timestamp,
-            "nonce": nonce,
-            "openid": MPHELPER_OPENID,  # real plaintext pushes carry the sender's openid too
-        }
+    def _push(self, url: str, sender: _PushAccount, publish_id: str, status: int, xml: str) -> None:
+        encrypted = bool(sender.aes_key)
+        # Plaintext: signature/timestamp/nonce/openid and the XML. Safe mode adds encrypt_type=aes and
+        # msg_signature (over token, timestamp, nonce, Encrypt) and sends <xml><ToUserName/><Encrypt/></xml>.
+        params, body = signed_request(sender, xml, aes=encrypted)
+        params["openid"] = MPHELPER_OPENID  # real pushes carry the sender's openid too
         http_status: int | None = None
         error: str | None = None
         try:
-            resp = requests.post(
-                url, params=params, data=xml.encode("utf-8"), headers={"Content-Type": "text/xml"}, timeout=5
-            )
+            resp = requests.post(url, params=params, data=body, headers={"Content-Type": "text/xml"}, timeout=5)
             http_status = resp.status_code
             resp.close()
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
         with self._lock:
             self._seq += 1
-            self._pushes.append(PushResult(self._seq, publish_id, status, url, http_status, error))
+            self._pushes.append(PushResult(self._seq, publish_id, status, url, http_status, error, encrypted))
             self._changed.notify_all()
 
 
@@ -1164,8 +1191,10 @@ def create_fake_app(state: FakeWeChatState) -> flask.Flask:
         if not isinstance(body, dict):
             return _json_response({"error": "body must be a JSON object"}, 400)
         try:
-            if "webhook_url" in body or "webhook_token" in body:
-                state.set_webhook(body.pop("webhook_url", None), body.pop("webhook_token", None))
+            if {"webhook_url", "webhook_token", "webhook_aes_key"} & body.keys():
+                state.set_webhook(
+                    body.pop("webhook_url", None), body.pop("webhook_token", None), body.pop("webhook_aes_key", None)
+                )
             state.configure(**body)
         except (TypeError, ValueError) as exc:
             return _json_response({"error": str(exc)}, 400)
@@ -1283,9 +1312,15 @@ class FakeWeChatServer:
         port: int = 0,
         webhook_url: str | None = None,
         webhook_token: str | None = None,
+        webhook_aes_key: str | None = None,
     ) -> None:
-        """Bind now (port 0 picks a free port) so `url` is known before `start`."""
-        self.state = FakeWeChatState(account, webhook_url=webhook_url, webhook_token=webhook_token)
+        """Bind now (port 0 picks a free port) so `url` is known before `start`.
+
+        With `webhook_aes_key` (the account's EncodingAESKey) pushes are sent in safe mode, else plaintext.
+        """
+        self.state = FakeWeChatState(
+            account, webhook_url=webhook_url, webhook_token=webhook_token, webhook_aes_key=webhook_aes_key
+        )
         self._server = _Server(host, port, create_fake_app(self.state), _QuietRequestHandler)
         self.url = _url(host, self._server.server_port)
         self._thread: threading.Thread | None = None
@@ -1326,13 +1361,22 @@ class FakeWeChatServer:
         self.stop()
 
 
-def serve(host: str, port: int, account: FakeAccount, webhook_url: str | None, webhook_token: str | None) -> None:
-    """Run the fake in the foreground until interrupted (the `python -m bot fake-wechat` command)."""
-    state = FakeWeChatState(account, webhook_url=webhook_url, webhook_token=webhook_token)
+def serve(
+    host: str, port: int, account: FakeAccount, webhook_url: str | None, webhook_token: str | None,
+    webhook_aes_key: str | None = None,
+) -> None:
+    """Run the fake in the foreground until interrupted (the `python -m bot fake-wechat` command).
+
+    Pushes are encrypted (safe mode) when `webhook_aes_key` is given, plaintext otherwise.
+    """
+    state = FakeWeChatState(
+        account, webhook_url=webhook_url, webhook_token=webhook_token, webhook_aes_key=webhook_aes_key
+    )
     server = _Server(host, port, create_fake_app(state), _RequestHandler)
+    mode = "" if webhook_url is None else (", safe mode" if webhook_aes_key else ", plaintext")
     print(
         f"fake WeChat API on {_url(host, server.server_port)} (appid={account.appid}, "
-        f"original_id={account.original_id}, webhook={webhook_url or 'none'})",
+        f"original_id={account.original_id}, webhook={webhook_url or 'none'}{mode})",
         flush=True,
     )
     try:
