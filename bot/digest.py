@@ -138,7 +138,10 @@ def run_batch(store: Store, qa: QuestionsConfig, title: str, now: datetime, slot
         if not pid:
             return BatchResult(resumed=resumed)
         done = _complete(store, qa, pid, title)
-        questions, groups = done or (0, 0)
+        if done is None:  # this run's lock expired and another process finished the post meanwhile
+            log.warning("post %s: its batch was finished by another process", pid)
+            return BatchResult(post=pid, resumed=resumed, skipped=f"post {pid} was finished by another process")
+        questions, groups = done
         log.info("batched %d questions into post %s (%d groups)", questions, pid, groups)
         return BatchResult(post=pid, questions=questions, groups=groups, resumed=resumed)
 
@@ -159,8 +162,12 @@ def _complete(store: Store, qa: QuestionsConfig, pid: str, title: str) -> tuple[
     if post is None or post.get("status") != "batching":
         return None
     cutoff = float(post["cutoff"])
-    while store.move_to_post(pid, cutoff, MOVE_CHUNK) == MOVE_CHUNK:
-        pass
+    while True:
+        moved = store.move_to_post(pid, cutoff, MOVE_CHUNK)
+        if moved is None:  # another process finished this batch (our lock expired): its questions stay pending
+            return None
+        if moved < MOVE_CHUNK:
+            break
     # Hundreds of thousands of small objects, none in a cycle: the cyclic collector would only rescan them.
     collecting = gc.isenabled()
     gc.disable()

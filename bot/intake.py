@@ -99,8 +99,11 @@ class Intake:
             outcome, xml, rest = Outcome(None), None, []
         effects = outcome.effects
         if opens_reply_window(msg):
-            # Same round trip: are answer links waiting for this follower (WeChat refused them before)?
-            effects = (*effects, self.ctx.store.pending_links_flag(self.ctx.pseudonym(msg.openid)))
+            # Same round trip: are answer links waiting for this follower (WeChat refused them before)? And
+            # if they have questions open, WeChat's 48 h for telling them the answer start again now.
+            asker = self.ctx.pseudonym(msg.openid)
+            effects = (*effects, self.ctx.store.pending_links_flag(asker),
+                       self.ctx.store.seen_effect(asker, self.ctx.clock().timestamp()))
         try:
             prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl, effects)
         except StoreError as exc:

@@ -104,7 +104,7 @@ class PostService:
             rest = [pair for pair in g["q"] if pair[0] != qid]
             asker = next(a for x, a in g["q"] if x == qid)
             updated = {**g, "q": rest, "askers": len({a for _, a in rest}), "state": g["state"] if rest else "rejected"}
-            return PostEdit(groups={gid: updated}, questions={qid: {"status": "rejected"}}, release={asker: 1})
+            return PostEdit(groups={gid: updated}, questions={qid: {"status": "rejected"}}, release={asker: [qid]})
 
         self._edit(pid, [gid], change)
 
@@ -216,9 +216,9 @@ class PostService:
             self._editable_groups(post, found, pid)
             g = found[gid]
             assert g is not None
-            release: dict[str, int] = {}
-            for _, asker in g["q"]:
-                release[asker] = release.get(asker, 0) + 1
+            release: dict[str, list[str]] = {}
+            for qid, asker in g["q"]:
+                release.setdefault(asker, []).append(qid)
             return PostEdit(groups={gid: {**g, "state": "rejected"}},
                             questions={q: {"status": "rejected"} for q, _ in g["q"]}, release=release)
 

@@ -1,7 +1,8 @@
 """Followers' questions: recognise them, normalise and tag them, store them once, acknowledge them.
 
 A question is kept with the follower's pseudonym; the openid is stored beside it only so the asker
-can be told where the answer is (see `bot.store`, ``follower:{asker}``). Nothing here logs text.
+can be told where the answer is (see `bot.store`, ``follower:{asker}``), and not at all when askers
+are not told (``questions.notify_askers`` off). Nothing here logs text.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ class QuestionDesk:
             "topic": tags[0] if tags else OTHER_TOPIC,
         }
         outcome, qid = self.store.add_question(
-            asker, openid, fields, now=now.timestamp(), day=now.astimezone(self.tz).strftime("%Y%m%d"),
+            asker, openid if self.qa.notify_askers else "",  # never told: nothing needs the openid
+            fields, now=now.timestamp(), day=now.astimezone(self.tz).strftime("%Y%m%d"),
             dup_hash=hashlib.blake2b(norm.encode(), digest_size=10).hexdigest(),
             daily_limit=self.qa.daily_limit, dup_ttl=self.qa.duplicate_days * 86400)
         return Received(outcome, qid, self.next_due(now))

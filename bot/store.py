@@ -22,12 +22,22 @@ key                                type      what
 {p}q:{id}                          hash      one question: ``asker`` (pseudonym), ``text`` as received,
                                              ``public`` (scrubbed), ``norm``, ``sketch``, ``tags``,
                                              ``topic``, ``received`` (epoch s), ``status`` (new, batched,
-                                             answered, published, rejected, merged), ``post``, ``into``
+                                             answered, published, rejected, merged), ``post``, ``into``,
+                                             ``notify`` (``1``: in its asker's ``follower:{asker}:open``;
+                                             ``0``: askers are not told, no openid kept; absent: asked
+                                             before open questions were tracked by id, see ``open``)
 {p}q:new                           zset      pending question ids, score = received (oldest first)
-{p}q:dup:{asker}:{hash}            string    question id of this follower's text (TTL: duplicate_days)
+{p}q:dup:{asker}:{hash}            string    question id of this follower's text (TTL: duplicate_days); a
+                                             repeat is stored anew once that question is rejected or published
 {p}q:day:{asker}:{yyyymmdd}        string    questions this follower asked that day (TTL 2 days)
-{p}follower:{asker}                hash      ``openid``, ``last_seen``, ``open`` (questions still to
-                                             notify); deleted when ``open`` reaches 0 or on unsubscribe
+{p}follower:{asker}                hash      ``openid``, ``last_seen``; only while askers are told
+                                             (``questions.notify_askers``) and one of the follower's questions
+                                             still needs it; deleted with ``:open`` when none does, or on
+                                             unsubscribe. Records written by earlier versions also hold
+                                             ``open``: how many of their untracked questions are still to notify
+{p}follower:{asker}:open           set       ids of the questions asked since the record was made that still
+                                             need the openid (to tell their asker); releasing a question of
+                                             an earlier record (before an unsubscribe) is a no-op
 {p}links:{asker}                   list      JSON ``{"title", "url"}`` links WeChat refused to send;
                                              added to the follower's next reply (TTL 30 days)
 {p}post:seq                        string    last reply-post id (INCR)
@@ -39,7 +49,8 @@ key                                type      what
 {p}post:{id}:groups                hash      group id -> JSON group (topic, text, questions, answer);
                                              written under ``:tmp:{uuid}`` first, then renamed
 {p}post:{id}:errors                list      JSON WeChat errors (code, meaning, step, at), newest last
-{p}post:{id}:notify                list      ``asker count`` entries still to be told the link
+{p}post:{id}:notify                list      ``asker count qid...`` entries still to be told the link (the
+                                             questions released once told; ``asker count``: earlier versions)
 {p}post:{id}:notifying             zset      entries being told, score = claim time (re-driven when stale)
 {p}posts                           zset      every post id, score = created
 {p}posts:batching                  set       posts whose batch has not finished (resumed after a crash)
@@ -97,6 +108,8 @@ for i = 2, #KEYS do
   elseif op == 'hincr' then
     redis.call('HINCRBY', KEYS[i], ARGV[a + 1], 1)
     redis.call('EXPIRE', KEYS[i], ARGV[a + 2])
+  elseif op == 'touch' then
+    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], 'last_seen', ARGV[a + 1]) end
   elseif op == 'push' then
     redis.call('LPUSH', KEYS[i], ARGV[a + 1])
     redis.call('LTRIM', KEYS[i], 0, tonumber(ARGV[a + 2]) - 1)
@@ -123,25 +136,37 @@ return 0
 # -- questions and reply posts (issue 4): every move between states is one script, so a crash
 # leaves each question either where it was or where it went, never in both or neither.
 
-# Store a question unless it repeats the follower's recent one or exceeds their daily limit.
-# KEYS: dup, day counter, question seq, pending zset, follower.
-# ARGV: question key prefix, now, limit, dup ttl, day ttl, openid, field/value pairs...
+# Store a question unless it repeats one of the follower's recent questions still being dealt with
+# (pending, batched, answered, or merged into a group not yet published; a repeat of a rejected or
+# published one is a new question) or exceeds their daily limit. With an openid (askers are told), the
+# follower record keeps it and the question is tracked among the follower's open questions.
+# KEYS: dup, day counter, question seq, pending zset, follower, follower's open questions.
+# ARGV: question key prefix, post key prefix, now, limit, dup ttl, day ttl, openid ('': keep none),
+# field/value pairs...
 _ADD_QUESTION_LUA = """
-if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('HSET', KEYS[5], 'last_seen', ARGV[2]) end
+if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('HSET', KEYS[5], 'last_seen', ARGV[3]) end
 local existing = redis.call('GET', KEYS[1])
-if existing then return {'dup', existing} end
+if existing then
+  local f = redis.call('HMGET', ARGV[1] .. existing, 'status', 'post')
+  local st = f[1]
+  if st == 'merged' and f[2] and redis.call('HGET', ARGV[2] .. f[2], 'status') == 'published' then st = 'published' end
+  if st == 'new' or st == 'batched' or st == 'answered' or st == 'merged' then return {'dup', existing} end
+end
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-if used >= tonumber(ARGV[3]) then return {'limit', tostring(used)} end
+if used >= tonumber(ARGV[4]) then return {'limit', tostring(used)} end
 local id = tostring(redis.call('INCR', KEYS[3]))
 local q = ARGV[1] .. id
-redis.call('HSET', q, 'id', id, 'status', 'new', 'received', ARGV[2])
-for i = 7, #ARGV, 2 do redis.call('HSET', q, ARGV[i], ARGV[i + 1]) end
-redis.call('ZADD', KEYS[4], ARGV[2], id)
-redis.call('SET', KEYS[1], id, 'EX', ARGV[4])
+local tell = ARGV[7] ~= ''
+redis.call('HSET', q, 'id', id, 'status', 'new', 'received', ARGV[3], 'notify', tell and '1' or '0')
+for i = 8, #ARGV, 2 do redis.call('HSET', q, ARGV[i], ARGV[i + 1]) end
+redis.call('ZADD', KEYS[4], ARGV[3], id)
+redis.call('SET', KEYS[1], id, 'EX', ARGV[5])
 redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('HSET', KEYS[5], 'openid', ARGV[6], 'last_seen', ARGV[2])
-redis.call('HINCRBY', KEYS[5], 'open', 1)
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+if tell then
+  redis.call('HSET', KEYS[5], 'openid', ARGV[7], 'last_seen', ARGV[3])
+  redis.call('SADD', KEYS[6], id)
+end
 return {'new', id}
 """
 
@@ -161,9 +186,12 @@ if ARGV[5] ~= '' then redis.call('SET', KEYS[1], id, 'EX', ARGV[4]) end
 return id
 """
 
-# Move up to ARGV[3] pending questions received by the cutoff into a post; returns how many moved.
-# KEYS: pending zset, post questions zset. ARGV: question key prefix, cutoff, count, post id.
+# Move up to ARGV[3] pending questions received by the cutoff into a post; returns how many moved, or
+# -1 (nothing moved) when the post is no longer batching: another process finished its batch (this
+# run's lock expired meanwhile), and its draft must not take questions its groups do not show.
+# KEYS: pending zset, post questions zset, post. ARGV: question key prefix, cutoff, count, post id.
 _MOVE_BATCH_LUA = """
+if redis.call('HGET', KEYS[3], 'status') ~= 'batching' then return -1 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 for i = 1, #ids, 2 do
   redis.call('ZREM', KEYS[1], ids[i])
@@ -224,11 +252,32 @@ end
 return 1
 """
 
-# A follower's questions no longer need their openid; forget it when none is left. KEYS: follower.
-_RELEASE_FOLLOWER_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HINCRBY', KEYS[1], 'open', -tonumber(ARGV[1])) <= 0 then redis.call('DEL', KEYS[1]) return 1 end
-return 0
+# Some of a follower's questions no longer need their openid: take them out of the follower's open
+# questions, and forget the openid (the record) when none is left. A question of an earlier record (asked
+# before an unsubscribe) is in no open set of a later one, so it can never release a newer record. Records
+# of earlier versions count their open questions in ``open`` instead: their questions (without ``notify``)
+# and their notification entries (``legacy`` count, no ids) count it down.
+# Used by the scripts below: release(follower, open set, question key prefix, legacy count, first id's ARGV index)
+_RELEASE_FN = """
+local function release(follower, open, qprefix, legacy, first)
+  for i = first, #ARGV do
+    if redis.call('SREM', open, ARGV[i]) == 0 and redis.call('HEXISTS', qprefix .. ARGV[i], 'notify') == 0 then
+      legacy = legacy + 1
+    end
+  end
+  if legacy > 0 and redis.call('HEXISTS', follower, 'open') == 1 then
+    redis.call('HINCRBY', follower, 'open', -legacy)
+  end
+  if redis.call('SCARD', open) == 0 and tonumber(redis.call('HGET', follower, 'open') or '0') <= 0 then
+    return redis.call('DEL', follower, open)
+  end
+  return 0
+end
+"""
+
+# KEYS: follower, follower's open questions. ARGV: question key prefix, legacy count, question ids...
+_RELEASE_FOLLOWER_LUA = _RELEASE_FN + """
+return release(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), 3)
 """
 
 # Claim the next asker to tell: one whose claim is older than the lease (its teller died) first, else
@@ -242,13 +291,12 @@ redis.call('ZADD', KEYS[2], ARGV[1], item)
 return item
 """
 
-# An asker was told (or cannot be): drop the claim and, only if it was still held, release the openid,
-# so a re-driven claim never releases twice. KEYS: notifying zset, follower. ARGV: entry, count.
-_ACK_NOTIFICATION_LUA = """
+# An asker was told (or cannot be): drop the claim and, only if it was still held, release the entry's
+# questions, so a re-driven claim never releases twice. KEYS: notifying zset, follower, follower's open
+# questions. ARGV: entry, question key prefix, legacy count (entries without ids), question ids...
+_ACK_NOTIFICATION_LUA = _RELEASE_FN + """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 and redis.call('HINCRBY', KEYS[2], 'open', -tonumber(ARGV[2])) <= 0 then
-  redis.call('DEL', KEYS[2])
-end
+release(KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]), 4)
 return 1
 """
 
@@ -285,7 +333,9 @@ _QA_SCRIPTS = {
 class Effect:
     """A write a pure handler asks for, applied atomically with the dedup claim (so never twice)."""
 
-    op: str  # "hincr" (field += 1, key TTL arg), "push" (LPUSH value, keep arg newest), "flag" (report EXISTS)
+    # "hincr" (field += 1, key TTL arg), "push" (LPUSH value, keep arg newest), "flag" (report EXISTS),
+    # "touch" (set the hash's last_seen to value, if the hash exists)
+    op: str
     key: str
     value: str
     arg: int
@@ -529,10 +579,14 @@ class Store:
 
     def add_question(self, asker: str, openid: str, fields: Mapping[str, str], *, now: float, day: str,
                      dup_hash: str, daily_limit: int, dup_ttl: int) -> tuple[str, str]:
-        """Store a question atomically: ("new", id), ("dup", earlier id) or ("limit", count today)."""
+        """Store a question atomically: ("new", id), ("dup", earlier id) or ("limit", count today).
+
+        `openid` is kept (until the question no longer needs it) to tell the asker; '' keeps none.
+        """
         keys = [self.key("q", "dup", asker, dup_hash), self.key("q", "day", asker, day), self.key("q", "seq"),
-                self.key("q", "new"), self.key("follower", asker)]
-        args: list[Any] = [self.key("q", ""), repr(now), daily_limit, dup_ttl, 2 * 86400, openid]
+                self.key("q", "new"), self.key("follower", asker), self.key("follower", asker, "open")]
+        args: list[Any] = [self.key("q", ""), self.key("post", ""), repr(now), daily_limit, dup_ttl, 2 * 86400,
+                           openid]
         for name, value in fields.items():
             args.extend((name, value))
         outcome, value = self._qa["add_question"](keys=keys, args=args)
@@ -588,18 +642,31 @@ class Store:
                 pipe.zrem(self.key("q", "new"), qid)
                 pipe.hset(q_key, "status", "rejected")
                 if asker:
-                    self._qa["release_follower"](keys=[self.key("follower", asker.decode())], args=[1], client=pipe)
+                    self._release(asker.decode(), [qid], client=pipe)
                 pipe.execute()
                 return True
             except redis.WatchError:
                 return False
 
+    def _release(self, asker: str, qids: Sequence[str], *, client: Any = None) -> None:
+        """These questions of the asker no longer need the openid (see _RELEASE_FN); `client`: a transaction."""
+        self._qa["release_follower"](keys=[self.key("follower", asker), self.key("follower", asker, "open")],
+                                     args=[self.key("q", ""), 0, *qids], client=client)
+
     def follower(self, asker: str) -> dict[str, str] | None:
         return _text_hash(self.redis.hgetall(self.key("follower", asker))) or None
 
+    def open_questions(self, asker: str) -> set[str]:
+        """Ids of the follower's questions that still need their openid (since their record was made)."""
+        return set(_strs(self.redis.smembers(self.key("follower", asker, "open"))))
+
     def forget_follower(self, asker: str) -> None:
-        """Unsubscribed: delete the stored openid and any link still waiting for them."""
-        self.redis.delete(self.key("follower", asker), self.key("links", asker))
+        """Unsubscribed: delete the stored openid, its open questions and any link still waiting for them."""
+        self.redis.delete(self.key("follower", asker), self.key("follower", asker, "open"), self.key("links", asker))
+
+    def seen_effect(self, asker: str, now: float) -> Effect:
+        """Ask the dedup claim to note when a follower with questions last wrote (WeChat's 48 h window)."""
+        return Effect("touch", self.key("follower", asker), repr(now), 0)
 
     def pending_links_flag(self, asker: str) -> Effect:
         """Ask the dedup claim to report whether answer links are waiting for this follower."""
@@ -635,10 +702,14 @@ class Store:
     def slot_claimed(self, slot: str) -> bool:
         return bool(self.redis.exists(self.key("batch", "slot", slot)))
 
-    def move_to_post(self, pid: str, cutoff: float, count: int) -> int:
-        """Atomically move up to `count` pending questions received by `cutoff` into the post."""
-        keys = [self.key("q", "new"), self.key("post", pid, "q")]
-        return int(self._qa["move_batch"](keys=keys, args=[self.key("q", ""), repr(cutoff), count, pid]))
+    def move_to_post(self, pid: str, cutoff: float, count: int) -> int | None:
+        """Atomically move up to `count` pending questions received by `cutoff` into the post; how many moved.
+
+        None (nothing moved) when the post is no longer batching: another process finished its batch.
+        """
+        keys = [self.key("q", "new"), self.key("post", pid, "q"), self.key("post", pid)]
+        moved = int(self._qa["move_batch"](keys=keys, args=[self.key("q", ""), repr(cutoff), count, pid]))
+        return None if moved < 0 else moved
 
     def batching_posts(self) -> list[str]:
         return sorted(_strs(self.redis.smembers(self.key("posts", "batching"))), key=int)
@@ -733,8 +804,8 @@ class Store:
                         pipe.hset(post_key, mapping=_fields(edit.post))
                     for qid, qfields in edit.questions.items():
                         pipe.hset(self.key("q", qid), mapping=_fields(qfields))
-                    for asker, n in edit.release.items():
-                        self._qa["release_follower"](keys=[self.key("follower", asker)], args=[n], client=pipe)
+                    for asker, qids in edit.release.items():
+                        self._release(asker, qids, client=pipe)
                     pipe.execute()
                     return edit
                 except redis.WatchError:
@@ -780,16 +851,24 @@ class Store:
         return raw.decode() if raw else None
 
     def queue_notifications(self, pid: str, counts: Mapping[str, int]) -> bool:
-        """Record once which askers to tell (asker -> questions of theirs in the post); False if done before."""
+        """Record once which askers to tell (asker -> questions of theirs in the post); False if done before.
+
+        Each entry names the asker's questions still in the post (those not rejected: the questions of
+        answered groups, once the unanswered ones went back to the queue), released when the asker is handled.
+        """
         post_key, list_key = self.key("post", pid), self.key("post", pid, "notify")
         with self.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(post_key)
                 if pipe.hget(post_key, "notify_queued"):
                     return False
+                qids: dict[str, list[str]] = {asker: [] for asker in counts}
+                for qid, asker, status in self.read_post_questions(pid, ("asker", "status")):
+                    if asker in qids and status != "rejected":  # a rejected one was released when rejected
+                        qids[asker].append(qid)
                 pipe.multi()
                 pipe.delete(list_key)
-                items = [f"{asker} {n}" for asker, n in counts.items()]
+                items = [" ".join((asker, str(len(qids[asker]) or n), *qids[asker])) for asker, n in counts.items()]
                 for i in range(0, len(items), 5000):
                     pipe.rpush(list_key, *items[i:i + 5000])
                 pipe.hset(post_key, "notify_queued", "1")
@@ -809,14 +888,14 @@ class Store:
         if raw is None:
             return None
         entry = raw.decode()
-        asker, _, n = entry.partition(" ")
-        return entry, asker, int(n or 1)
+        asker, n, _ = _notify_entry(entry)
+        return entry, asker, n
 
     def ack_notification(self, pid: str, entry: str) -> None:
-        """The claimed asker was handled: forget the claim and release their openid (once)."""
-        asker, _, n = entry.partition(" ")
-        self._qa["ack_notification"](keys=[self.key("post", pid, "notifying"), self.key("follower", asker)],
-                                     args=[entry, int(n or 1)])
+        """The claimed asker was handled: forget the claim and release the entry's questions (once)."""
+        asker, n, qids = _notify_entry(entry)
+        keys = [self.key("post", pid, "notifying"), self.key("follower", asker), self.key("follower", asker, "open")]
+        self._qa["ack_notification"](keys=keys, args=[entry, self.key("q", ""), 0 if qids else n, *qids])
 
     def requeue_notification(self, pid: str, entry: str) -> None:
         """Put a claimed asker back (WeChat was busy), and the post back among those still being finished."""
@@ -865,8 +944,14 @@ class PostEdit:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     post: dict[str, str] = field(default_factory=dict)
     questions: dict[str, dict[str, str]] = field(default_factory=dict)
-    release: dict[str, int] = field(default_factory=dict)
+    release: dict[str, list[str]] = field(default_factory=dict)  # asker -> ids of questions no longer needing it
     result: Any = None  # what the caller wants back
+
+
+def _notify_entry(entry: str) -> tuple[str, int, list[str]]:
+    """(asker, count, question ids) of a notification entry; earlier versions' entries have no ids."""
+    asker, *rest = entry.split(" ")
+    return asker, int(rest[0]) if rest else 1, rest[1:]
 
 
 def _text_hash(raw: Any) -> dict[str, str]:

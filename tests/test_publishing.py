@@ -535,6 +535,20 @@ def test_outside_the_48_hour_window_nothing_is_sent_and_the_link_waits(posts: Po
                                                 "url": store.post(pid)["url"]}]  # type: ignore[index]
 
 
+def test_any_message_reopens_the_48_hour_window(app: Any, wechat: WeChat, store: Store, fake_wechat: Any) -> None:
+    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    ask(service, "o_back", "移植后多久可以出国旅行", hours_ago=60)
+    assert wechat.send("干细胞", openid="o_back").kind == "news"  # a keyword, not a question, 60 h later
+    pid = service.run_digest().post
+    assert pid
+    service.answer(pid, "g1", "病情稳定后可以。")
+    now = datetime.now(UTC)
+    service.schedule(pid, now)
+    for later in (0, 10, 40):
+        service.tick(now + timedelta(seconds=later))
+    assert [m.touser for m in fake_wechat.state.custom_messages()] == ["o_back"]
+
+
 def test_unanswered_groups_go_back_to_the_queue_and_unsubscribed_askers_are_not_messaged(
         posts: PostService, store: Store, fake_wechat: Any) -> None:
     pid = answered_post(posts, store, answer_all=False)  # g1 (tofu, two askers) answered, g2 (driving) not

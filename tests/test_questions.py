@@ -37,7 +37,8 @@ def test_marked_question_is_stored_pseudonymously_and_acknowledged_with_the_due_
     assert q["status"] == "new" and q["public"] == "肾移植后可以吃豆腐吗？" and q["text"] == "提问：肾移植后可以吃豆腐吗？"
     assert q["asker"] == asker(config) and q["topic"] == "饮食" and "饮食" in q["tags"]
     assert "o_follower_1" not in str(q)  # the openid is kept apart, only to tell the asker later
-    assert store.follower(asker(config)) == {"openid": "o_follower_1", "last_seen": q["received"], "open": "1"}
+    assert store.follower(asker(config)) == {"openid": "o_follower_1", "last_seen": q["received"]}
+    assert store.open_questions(asker(config)) == {q["id"]} and q["notify"] == "1"
 
 
 @pytest.mark.parametrize("text", ["Q: 术后多久可以运动", "q:术后多久可以运动", "？术后多久可以运动", "?术后多久可以运动",
