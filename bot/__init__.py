@@ -69,8 +69,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key))
     api = build_api(config, store)
     ctx.services["api"] = api
-    ctx.services["rules"] = RuleSet(store, config)
-    ctx.services["posts"] = PostService(config, store, api, ctx.clock)  # questions and Q&A reply posts
+    rules = ctx.services["rules"] = RuleSet(store, config)
+    ctx.services["posts"] = PostService(config, store, api, ctx.clock, rules.current)  # questions and Q&A posts
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
                       require_encryption=config.wechat.require_encryption)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.api import WeChatAPI
 from bot.config import Config
@@ -19,6 +19,9 @@ from bot.publishing import FINAL_FAILURES, Publisher
 from bot.questions import QuestionDesk
 from bot.render import TITLE_MAX, PostContentError, RenderedPost, is_answered, render_post
 from bot.store import PostEdit, Store
+
+if TYPE_CHECKING:
+    from bot.ruleset import RuleBook
 
 EDITABLE = frozenset({"draft", "scheduled", "failed"})
 SCHEDULABLE = frozenset({"draft", "scheduled", "failed"})
@@ -55,13 +58,14 @@ class PostView:
 class PostService:
     """Questions in, batches, editing, scheduling and publishing of reply posts."""
 
-    def __init__(self, config: Config, store: Store, api: WeChatAPI | None, clock: Callable[[], datetime]) -> None:
+    def __init__(self, config: Config, store: Store, api: WeChatAPI | None, clock: Callable[[], datetime],
+                 rules: Callable[[], RuleBook] | None = None) -> None:
         self.config = config
         self.qa = config.questions
         self.store = store
         self.clock = clock
         self.tz = config.account.tz
-        self.desk = QuestionDesk(self.qa, config.articles, store, self.tz)
+        self.desk = QuestionDesk(self.qa, config.articles, store, self.tz, rules)  # rules: the live book, for tags
         self.publisher = Publisher(config, store, api, clock)
 
     @property

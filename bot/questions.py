@@ -11,9 +11,10 @@ import functools
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot import messages as m
@@ -23,6 +24,9 @@ from bot.privacy import scrub
 from bot.rules import normalize
 from bot.store import Store
 from bot.wechat import custom_message
+
+if TYPE_CHECKING:
+    from bot.ruleset import RuleBook
 
 MAX_TEXT_CHARS = 2000  # WeChat caps a text message near this; longer input is cut, not refused
 MIN_BODY_CHARS = 2  # "提问：" followed by one character is not a question
@@ -78,18 +82,40 @@ def sketch(norm: str) -> str:
     return " ".join(hashes[:SKETCH_SIZE])
 
 
-class Tagger:
-    """Topic tags from the article catalog: a question mentioning an article's keyword gets its tags."""
+_Index = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
 
-    def __init__(self, articles: Sequence[ArticleConfig]) -> None:
-        self._index: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
-            (tuple(k for k in (normalize_question(w) for w in a.keywords) if k), a.tags)
-            for a in articles if a.tags
-        ]
+
+class Tagger:
+    """Topic tags: a question mentioning a keyword of an article, or of a rule answering with it, gets its tags.
+
+    The rules are the live ones admins edit (`rules` gives the current book); the index follows their version.
+    """
+
+    def __init__(self, articles: Sequence[ArticleConfig], rules: Callable[[], RuleBook] | None = None) -> None:
+        self._tags_of = {a.id: a.tags for a in articles if a.tags}
+        self._fixed: _Index = tuple((self._words(a.keywords), a.tags) for a in articles if a.tags)
+        self._rules = rules
+        self._built: tuple[int, _Index] | None = None
+
+    @staticmethod
+    def _words(keywords: Sequence[str]) -> tuple[str, ...]:
+        return tuple(k for k in (normalize_question(w) for w in keywords) if k)
+
+    def _index(self) -> _Index:
+        if self._rules is None:
+            return self._fixed
+        book = self._rules()
+        built = self._built
+        if built is None or built[0] != book.version:
+            from_rules = tuple((self._words(r.keywords), self._tags_of[r.answer.article_id]) for r in book.rules
+                               if r.enabled and not r.urgent and r.match != "regex" and r.answer.kind == "article"
+                               and r.answer.article_id in self._tags_of)
+            built = self._built = (book.version, self._fixed + from_rules)
+        return built[1]
 
     def tags(self, norm: str) -> tuple[str, ...]:
         found: list[str] = []
-        for words, tags in self._index:
+        for words, tags in self._index():
             if any(w in norm for w in words):
                 found.extend(t for t in tags if t not in found)
         return tuple(found)
@@ -124,11 +150,12 @@ class Received:
 class QuestionDesk:
     """Takes questions in from the webhook: one atomic store call, then the acknowledgment text."""
 
-    def __init__(self, qa: QuestionsConfig, articles: Sequence[ArticleConfig], store: Store, tz: ZoneInfo) -> None:
+    def __init__(self, qa: QuestionsConfig, articles: Sequence[ArticleConfig], store: Store, tz: ZoneInfo,
+                 rules: Callable[[], RuleBook] | None = None) -> None:
         self.qa = qa
         self.store = store
         self.tz = tz
-        self.tagger = Tagger(articles)
+        self.tagger = Tagger(articles, rules)
         self._due: datetime | None = None  # the next due time stays right until it passes
 
     def next_due(self, now: datetime) -> datetime | None:

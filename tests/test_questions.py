@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import yaml
 
 from bot import create_app
 from bot.config import Config
@@ -39,6 +40,20 @@ def test_marked_question_is_stored_pseudonymously_and_acknowledged_with_the_due_
     assert "o_follower_1" not in str(q)  # the openid is kept apart, only to tell the asker later
     assert store.follower(asker(config)) == {"openid": "o_follower_1", "last_seen": q["received"]}
     assert store.open_questions(asker(config)) == {q["id"]} and q["notify"] == "1"
+
+
+def test_topic_tags_follow_the_live_rules(app: Any, wechat: WeChat, store: Store) -> None:
+    wechat.send("提问：毛豆能吃吗")
+    [before] = pending(store)
+    assert before["topic"] != "饮食"  # no article or rule mentions 毛豆 yet
+    rules = app.extensions["wxbot"].ctx.services["rules"]
+    doc = yaml.safe_load(rules.export_yaml())
+    soy = next(r for r in doc["rules"] if r["answer"].get("article_id") == "soy-foods")
+    soy["keywords"].append("毛豆")  # an admin adds a keyword to the soy article's rule
+    rules.import_yaml(yaml.safe_dump(doc, allow_unicode=True))
+    wechat.send("提问：毛豆每天吃多少合适", openid="o_follower_2")
+    after = next(q for q in pending(store) if q["id"] != before["id"])
+    assert after["topic"] == "饮食" and "营养" in after["tags"]
 
 
 @pytest.mark.parametrize("text", ["Q: 术后多久可以运动", "q:术后多久可以运动", "？术后多久可以运动", "?术后多久可以运动",
