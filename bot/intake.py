@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bot import messages as m
 from bot.api import WeChatAPIError
 from bot.questions import deliver_pending_links
-from bot.store import StoreError
+from bot.store import Effect, StoreError
 from bot.wechat import Envelope, WeChatEdge, WeChatRequestError, custom_message, fits_passive, render_reply, split_text
 from handlers.base import Context, Dispatcher, Outcome, Router
 
@@ -99,11 +99,9 @@ class Intake:
             outcome, xml, rest = Outcome(None), None, []
         effects = outcome.effects
         if opens_reply_window(msg):
-            # Same round trip: are answer links waiting for this follower (WeChat refused them before)? And
-            # if they have questions open, WeChat's 48 h for telling them the answer start again now.
-            asker = self.ctx.pseudonym(msg.openid)
-            effects = (*effects, self.ctx.store.pending_links_flag(asker),
-                       self.ctx.store.seen_effect(asker, self.ctx.clock().timestamp()))
+            # Same round trip: are answer links waiting for this follower (WeChat refused them before)?
+            effects = (*effects, *self._window_effects(msg), self.ctx.store.pending_links_flag(
+                self.ctx.pseudonym(msg.openid)))
         try:
             prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl, effects)
         except StoreError as exc:
@@ -124,7 +122,7 @@ class Intake:
         msg = env.message
         deadline = self._deadline(started, env)
         try:
-            prior = self.ctx.store.claim(msg.dedup_key, PENDING, self.ttl)
+            prior = self.ctx.store.claim(msg.dedup_key, PENDING, self.ttl, self._window_effects(msg))
         except StoreError as exc:
             log.warning("store unavailable (%s); %s not handled", type(exc).__name__, msg.dedup_key)
             return 200, self.edge.seal(render_reply(m.TextReply(BUSY_REPLY), msg), env)
@@ -164,6 +162,12 @@ class Intake:
             self._deliver(msg, rest)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _window_effects(self, msg: m.Inbound) -> tuple[Effect, ...]:
+        """A follower's own message restarts WeChat's 48 h for telling them answers (events do not)."""
+        if not msg.is_user_message:
+            return ()
+        return (self.ctx.store.seen_effect(self.ctx.pseudonym(msg.openid), self.ctx.clock().timestamp()),)
 
     def _deadline(self, started: float, env: Envelope) -> float:
         """When to stop waiting (a monotonic time): `reply_deadline_seconds` after WeChat sent the push.

@@ -264,7 +264,12 @@ class PostService:
                                 "job has not failed: it may be live, so it cannot be published again")
             # The job failed for good and used its draft up; a new attempt makes a new one.
             fields.update(publish_id="", draft_media_id="", draft_content="", polls="0", publish_status="",
-                          submit_unknown="")
+                          submitted_draft="")
+            self.store.unmap_publish_id(view.post["publish_id"])  # its late events must not reach the new attempt
+        elif (view.post.get("failure", "").startswith("submit: outcome unknown")
+              or "the draft is gone" in view.post.get("failure", "")) and not view.post.get("submitted_draft"):
+            # Failed by an earlier version, which did not mark the draft it submitted: WeChat may have used it.
+            fields["submitted_draft"] = view.post.get("draft_media_id", "")
         if not self.store.update_post(pid, SCHEDULABLE, "scheduled", now=self.clock().timestamp(),
                                       score=at.timestamp(), fields=fields):
             raise EditError(f"post {pid} changed meanwhile; look at it again")
@@ -281,17 +286,36 @@ class PostService:
         Its askers are then told by the scheduler's next tick, as after any publish.
         """
         check_id("post", pid)
-        if not re.fullmatch(r"https?://\S{1,1000}", url):
+        if not re.fullmatch(r"https://mp\.weixin\.qq\.com/\S{1,1000}", url):
             raise EditError(f"{url!r} is not the article's link (https://mp.weixin.qq.com/...)")
-        post = self.show(pid).post
-        unknown = post.get("submit_unknown") == "1" or (post.get("publish_id") and not post.get("publish_status"))
-        if post.get("status") != "failed" or not unknown:
-            raise EditError(f"post {pid} is {post.get('status')}: only a failed post whose publishing outcome is "
-                            "unknown can be marked published")
+        self._outcome_unknown(pid)
         now = self.clock().timestamp()
         if not self.store.update_post(pid, ("failed",), "published", now=now, fields={
                 "url": url, "published_at": repr(now), "failure": "", "owner": "", "marked_by_editor": "1"}):
             raise EditError(f"post {pid} changed meanwhile; look at it again")
+
+    def mark_not_published(self, pid: str) -> None:
+        """An editor checked WeChat's published list and the post is not there: a reschedule starts afresh.
+
+        Only for a failed post whose outcome is unknown. If it was live after all, rescheduling publishes it twice.
+        """
+        post = self._outcome_unknown(pid)
+        if post.get("publish_id"):
+            self.store.unmap_publish_id(post["publish_id"])
+        if not self.store.update_post(pid, ("failed",), now=self.clock().timestamp(), fields={
+                "submitted_draft": "", "draft_media_id": "", "draft_content": "", "publish_id": "", "polls": "0",
+                "publish_status": "", "failure": "checked by an editor: not published; reschedule to publish"}):
+            raise EditError(f"post {pid} changed meanwhile; look at it again")
+
+    def _outcome_unknown(self, pid: str) -> dict[str, str]:
+        """The post, if it failed without knowing whether WeChat published it; EditError otherwise."""
+        check_id("post", pid)
+        post = self.show(pid).post
+        unknown = bool(post.get("submitted_draft")) or bool(post.get("publish_id") and not post.get("publish_status"))
+        if post.get("status") != "failed" or not unknown:
+            raise EditError(f"post {pid} is {post.get('status')}: only a failed post whose publishing outcome is "
+                            "unknown can be marked published or not published")
+        return post
 
     def publish_now(self, pid: str) -> bool:
         """Schedule for now and, when this process can reach WeChat, publish at once; True if it started here."""

@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 600.0  # a publisher silent this long is presumed dead; its post is resumed
 RETRY_SECONDS = 60.0  # first retry after a retryable error; doubles per attempt, at most an hour
-POLL_DELAYS = (5, 15, 30, 60, 120, 300, 600, 1800)  # freepublish/get allows 100 calls a day
-MAX_POLLS = 55  # about a day of polls (the last ones 30 min apart); a job still unsettled then needs a person
+POLL_DELAYS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)  # freepublish/get: 100 calls a day for the account
+MAX_POLLS = 30  # about a day of polls (the last ones an hour apart); a job still unsettled then needs a person
 REPLY_WINDOW = 48 * 3600 - 600  # customer-service messages: 48 h after the follower's last message
 REFUSED = frozenset({45015, 45047})  # outside the window / quota used: keep the link for their next reply
 GONE = frozenset({43004, 40003, 50005})  # not following / invalid openid: nobody to give the link to
@@ -65,7 +65,15 @@ class _LostLease(Exception):
 
 
 class _SubmitInterrupted(Exception):
-    """A process stopped during or right after freepublish/submit: WeChat may have the job."""
+    """A process stopped during or right after freepublish/submit (or sendall): WeChat may have the job."""
+
+
+# Post fields that keep publishing exactly-once across crashes and editors' retries:
+#   submitting      the draft an acting call (freepublish/submit, mass/sendall) is being made with; set just
+#                   before the call, cleared when the attempt ends. Found set on resume: the process died in it.
+#   submitted_draft the draft WeChat may have used (an acting call with it was made and not clearly refused).
+#                   While set, that draft is never replaced (a new draft could publish the post twice); only an
+#                   editor who checked WeChat's published list clears it (`posts mark-not-published`).
 
 
 def _ts(now: datetime) -> float:
@@ -88,6 +96,7 @@ class Publisher:
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """Publish what is due, resume what a dead process left, poll running jobs, tell askers."""
         now = now or self.clock()
+        stamp = self._stamper(now)  # one clock for the whole tick: later posts' claims are not stamped early
         done = Counter[str]()
         for pid in self.store.due_posts("scheduled", _ts(now)):
             done["started"] += self._guarded(pid, lambda p: int(self.publish(p, now)))
@@ -98,8 +107,13 @@ class Publisher:
             else:
                 done["resumed"] += self._guarded(pid, lambda p: int(self.publish(p, now)))
         for pid in self.store.finishing_posts():
-            done["notified"] += self._guarded(pid, lambda p: self.follow_up(p, now))
+            done["notified"] += self._guarded(pid, lambda p: self.follow_up(p, now, stamp=stamp))
         return dict(done)
+
+    def _stamper(self, now: datetime) -> Callable[[], float]:
+        """The current time as seen from `now` (a test's clock may set it), advancing as time really passes."""
+        base, started = _ts(now), self.elapsed()
+        return lambda: base + self.elapsed() - started
 
     @staticmethod
     def _guarded(pid: str, step: Callable[[str], int]) -> int:
@@ -143,7 +157,7 @@ class Publisher:
                              score=_ts(now) + POLL_DELAYS[0])
                 return
             if post.get("submitting"):
-                step = "submit"
+                step = "mass_send" if self.pub.mode == "mass_send" else "submit"
                 raise _SubmitInterrupted
             step = "release"
             self._release(pid, post, owner, now)
@@ -160,10 +174,15 @@ class Publisher:
                        "need_open_comment": 0, "only_fans_can_comment": 0}
             content = hashlib.sha256(json.dumps(article, sort_keys=True).encode()).hexdigest()[:32]
             draft = post.get("draft_media_id", "")
-            if draft and post.get("draft_content", content) != content and not post.get("submit_unknown"):
+            taken = bool(draft) and post.get("submitted_draft") == draft  # WeChat may have used this draft
+            if draft and post.get("draft_content", content) != content:
+                if taken:
+                    raise PostContentError(
+                        "the post was changed after it was handed to WeChat, which may have published it: check "
+                        "the published list (发表记录) on the WeChat admin site; if it is there, record its link "
+                        "with `posts mark-published`, if not, run `posts mark-not-published` and reschedule")
                 # Edited since the draft was made (say, an answer corrected after WeChat refused the submit):
-                # a new draft, or the correction would never reach the article. After a submit of unknown
-                # outcome the old draft is kept: if WeChat published it, only its absence (40007) shows that.
+                # a new draft, or the correction would never reach the article.
                 log.info("post %s changed since its draft was made; making a new draft", pid)
                 draft = ""
             if not draft:
@@ -172,6 +191,7 @@ class Publisher:
                                                "draft_content": content})
             if self.pub.mode == "mass_send":
                 step = "mass_send"
+                self._record(pid, owner, now, {"submitting": draft, "submitted_draft": draft})
                 msg_id = self._mass_send(pid, draft)
                 if not msg_id:  # an earlier attempt's send went through; its msg_id (and its result) is unknown
                     self._mass_sent(pid, owner, "sent before", "sent by an earlier attempt; result unknown", now)
@@ -179,13 +199,14 @@ class Publisher:
                 # WeChat reports the send's result with MASSSENDJOBFINISH: the post stays publishing until then.
                 self.store.map_mass_msg_id(msg_id, pid)
                 wait = _ts(now) + MASS_WAIT
-                self._record(pid, owner, now, {"msg_id": msg_id, "owner": "", "lease_until": repr(wait)}, score=wait)
+                self._record(pid, owner, now, {"msg_id": msg_id, "owner": "", "submitting": "",
+                                               "lease_until": repr(wait)}, score=wait)
                 log.info("post %s mass-sent (msg_id %s); waiting for MASSSENDJOBFINISH", pid, msg_id)
                 return
             step = "submit"
             # Marked first: whoever resumes a post marked so (this process died in the call, or before
             # recording its answer) knows WeChat may have the job, and never submits it again by itself.
-            self._record(pid, owner, now, {"submitting": draft})
+            self._record(pid, owner, now, {"submitting": draft, "submitted_draft": draft})
             # Not repeated on a timeout or 5xx: a job WeChat took whose reply was lost would be published twice.
             result = self.api.post("freepublish/submit", data={"media_id": draft}, retry=False)
             publish_id = str(result["publish_id"])
@@ -197,9 +218,9 @@ class Publisher:
         except _LostLease:
             log.warning("post %s: lost the publishing lease at step %s; another process resumes it", pid, step)
         except _SubmitInterrupted:
-            self._error(pid, step, 0, "the publishing process stopped during freepublish/submit", now)
+            self._error(pid, step, 0, f"the publishing process stopped during the {step} call", now)
             self._end_attempt(pid, owner, post, step, False, self._unknown_submit(
-                "the publishing process stopped during the call"), now, unknown=True)
+                "the publishing process stopped during the call"), now)
         except PostContentError as exc:
             self._error(pid, step, 0, str(exc), now)
             self._end_attempt(pid, owner, post, step, False, f"{step}: {exc}", now)
@@ -209,22 +230,30 @@ class Publisher:
                 # WeChat may have taken the job: never submit again by ourselves. The draft stays recorded: if
                 # WeChat published it, the draft is gone and a rescheduled submit is refused (40007), not doubled.
                 self._end_attempt(pid, owner, post, step, False, self._unknown_submit(
-                    f"WeChat error {exc.code}: {meaning(exc.code)}"), now, unknown=True)
+                    f"WeChat error {exc.code}: {meaning(exc.code)}"), now)
                 return
             retry = exc.retryable
             fields: dict[str, str] = {}
+            # Whether an earlier attempt already handed this very draft to WeChat (the snapshot predates ours).
+            first_hand_over = post.get("submitted_draft", "") != post.get("draft_media_id", "") or not post.get(
+                "submitted_draft")
+            if step in ("submit", "mass_send") and not exc.outcome_unknown and exc.code != INVALID_MEDIA \
+                    and first_hand_over:
+                fields["submitted_draft"] = ""  # WeChat refused our only hand-over of it: the draft is unused
             if exc.code == INVALID_MEDIA and step == "draft":
                 # The cover vanished from WeChat's library: upload it again on the next attempt.
                 self.store.drop_cover(self._cover_digest())
                 self.store.update_post(pid, ("publishing",), now=_ts(now), owner=owner, fields={"cover_media_id": ""})
                 retry = True
             failure = f"{step}: WeChat error {exc.code} ({MEANINGS.get(exc.code) or exc.message})"
-            if exc.code == INVALID_MEDIA and step == "submit":
-                if post.get("submit_unknown"):
-                    failure += "; the draft is gone: if WeChat published it already, do not publish again"
+            if exc.code == INVALID_MEDIA and step in ("submit", "mass_send"):
+                if not first_hand_over:
+                    failure += ("; the draft is gone: WeChat may have published it. Check the published list "
+                                "(发表记录): if the post is there, `posts mark-published`; if not, "
+                                "`posts mark-not-published`, then reschedule")
                 else:
-                    # No submit of ours can have used it up: someone deleted it on the admin site. Make another.
-                    fields["draft_media_id"] = ""
+                    # No hand-over of ours can have used it up: someone deleted it on the admin site. Make another.
+                    fields.update(draft_media_id="", draft_content="", submitted_draft="")
                     retry = True
             self._end_attempt(pid, owner, post, step, retry, failure, now, fields=fields)
         except Exception as exc:
@@ -236,14 +265,14 @@ class Publisher:
     def _unknown_submit(cause: str) -> str:
         return (f"submit: outcome unknown ({cause}); the post may be live. Check the published list (发表记录) on "
                 "the WeChat admin site (mp.weixin.qq.com): if the post is there, record its link with `posts "
-                "mark-published`; if not, reschedule it")
+                "mark-published`; if not, reschedule it (the same draft is submitted again; edit it only after "
+                "`posts mark-not-published`)")
 
     def _end_attempt(self, pid: str, owner: str, post: Mapping[str, str], step: str, retry: bool, failure: str,
-                     now: datetime, *, unknown: bool = False, fields: Mapping[str, str] | None = None) -> None:
+                     now: datetime, *, fields: Mapping[str, str] | None = None) -> None:
         """After an error: try again later (retryable, attempts left) or mark the post failed."""
         attempts = int(post.get("attempts") or 0) + 1
-        # Any submit of this attempt has ended (refused, or unknown and remembered as such).
-        extra = {"submitting": "", **({"submit_unknown": "1"} if unknown else {}), **(fields or {})}
+        extra = {"submitting": "", **(fields or {})}  # this attempt's acting call, if any, has ended
         if retry and attempts < self.pub.max_attempts:
             at = _ts(now) + min(3600.0, RETRY_SECONDS * 2 ** (attempts - 1))
             self.store.update_post(pid, ("publishing",), "scheduled", now=_ts(now), score=at, owner=owner,
@@ -403,14 +432,18 @@ class Publisher:
             log.info("PUBLISHJOBFINISH for unknown publish_id %s", event.publish_id)
             return None
         now = self.clock()
-        if event.publish_status == 0 and not event.articles:
-            self.poll(pid, now)  # the push lacks the article URL: freepublish/get has it
-            finished = self.store.post(pid) or {}
-            if finished.get("status") == "published":
-                self.follow_up(pid, now, limit=20)
-            return pid
         url = event.articles[0].url if event.articles else ""
-        if self.finish(pid, event.publish_id, event.publish_status, event.article_id, url, now):
+        article_id = event.article_id
+        if event.publish_status == 0 and not url and self.api is not None:
+            try:  # the push lacks the article URL: freepublish/get has it
+                result = self.api.post("freepublish/get", data={"publish_id": event.publish_id})
+                items = (result.get("article_detail") or {}).get("item") or []
+                url = str(items[0].get("article_url", "")) if items else ""
+                article_id = article_id or str(result.get("article_id", ""))
+            except WeChatAPIError as exc:
+                self._error(pid, "poll", exc.code, exc.message, now)
+                return pid  # polling (or an editor) finishes it
+        if self.finish(pid, event.publish_id, event.publish_status, article_id, url, now):
             self.follow_up(pid, now, limit=20)  # the rest (if any) on the scheduler's next tick
         return pid
 
@@ -419,7 +452,8 @@ class Publisher:
         post = self.store.post(pid)
         # A post without a publish_id reached here through the publish_id's mapping: its submit went through
         # but its publisher stopped before recording it (the post then failed as "outcome unknown").
-        if not post or post.get("publish_id", "") not in ("", publish_id):
+        if not post or not (post.get("publish_id") == publish_id
+                            or (not post.get("publish_id") and post.get("submitted_draft"))):
             return False
         # A post failed without a final status (poll errors, an unknown submit) still takes its job's end.
         allowed = ("publishing",) if post.get("publish_status") else ("publishing", "failed")
@@ -441,7 +475,8 @@ class Publisher:
 
     # -- after publishing ---------------------------------------------------------------------
 
-    def follow_up(self, pid: str, now: datetime | None = None, limit: int | None = None) -> int:
+    def follow_up(self, pid: str, now: datetime | None = None, limit: int | None = None,
+                  stamp: Callable[[], float] | None = None) -> int:
         """Mark the questions published and tell each asker the link (once); returns askers handled."""
         now = now or self.clock()
         post = self.store.post(pid)
@@ -455,11 +490,11 @@ class Publisher:
         can_tell = (self.config.questions.notify_askers and bool(url) and self.api is not None
                     and self.pub.mode != "mass_send")
         handled = 0
-        started = self.elapsed()
+        stamp = stamp or self._stamper(now)
         while limit is None or handled < limit:
             # Each claim is stamped with the time it is made, not the tick's start: a long round of sends
             # must not look abandoned to another scheduler, which would tell the same askers again.
-            item = self.store.claim_notification(pid, _ts(now) + self.elapsed() - started, NOTIFY_LEASE)
+            item = self.store.claim_notification(pid, stamp(), NOTIFY_LEASE)
             if item is None:
                 break
             entry, asker, _ = item

@@ -268,6 +268,15 @@ def posts_mark_published(pid: str, url: str) -> None:
     click.echo(f"post {pid} marked published; its askers are told on the scheduler's next tick")
 
 
+@posts_group.command("mark-not-published")
+@click.argument("pid")
+@_edits
+def posts_mark_not_published(pid: str) -> None:
+    """A post failed with "outcome unknown" is NOT in WeChat's published list (发表记录): allow a fresh attempt."""
+    _service().mark_not_published(pid)
+    click.echo(f"post {pid}: marked not published; edit it if needed, then reschedule")
+
+
 @posts_group.command("tick")
 def posts_tick() -> None:
     """Run the scheduler's Q&A job once: missed batches, due posts, job polls, asker notifications."""

@@ -839,6 +839,10 @@ class Store:
     def map_publish_id(self, publish_id: str, pid: str) -> None:
         self.redis.set(self.key("publish", publish_id), pid, ex=90 * 86400)
 
+    def unmap_publish_id(self, publish_id: str) -> None:
+        """A job retired for good (failed, a new attempt started): its late events no longer reach the post."""
+        self.redis.delete(self.key("publish", publish_id))
+
     def post_for_publish_id(self, publish_id: str) -> str | None:
         raw = cast(bytes | None, self.redis.get(self.key("publish", publish_id)))
         return raw.decode() if raw else None

@@ -863,3 +863,194 @@ def test_an_unexpected_failure_mid_publish_is_shown_to_editors(posts: PostServic
     monkeypatch.undo()
     posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))
     assert store.post(pid)["publish_id"]  # type: ignore[index]
+
+
+# -- found in review: the paths that could publish twice or strand a post ------------------------
+
+
+def test_a_mass_send_retried_after_an_edit_is_never_sent_twice(mass: tuple[PostService, WeChat, Config],
+                                                               store: Store, fake_wechat: Any) -> None:
+    posts, _, _ = mass
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    fake_wechat.state.inject("/cgi-bin/message/mass/sendall", delay=3.0)  # sent, but the answer comes too late
+    try:
+        posts.tick(now)
+    finally:
+        fake_wechat.state.release_delays()
+    fake_wechat.state.wait_calls(1, "/cgi-bin/message/mass/sendall")
+    assert status(store, pid) == "scheduled"  # retried later with the same clientmsgid (WeChat refuses a repeat)
+    posts.answer(pid, "g1", "更正：可以少量食用。")  # an editor fixes a typo meanwhile
+    posts.tick(now + timedelta(seconds=61))
+    post = store.post(pid)
+    assert post and post["status"] == "failed" and "handed to WeChat" in post["failure"]
+    assert len(fake_wechat.state.snapshot()["mass_sends"]) == 1 and len(calls(fake_wechat, "draft/add")) == 1
+
+
+def test_a_late_event_of_a_retired_job_does_not_touch_the_next_attempt(posts: PostService, store: Store,
+                                                                      fake_wechat: Any, config: Config,
+                                                                      qa_api: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", publish_status=3)  # job 1 fails
+    posts.tick(now)
+    first = store.post(pid)["publish_id"]  # type: ignore[index]
+    fake_wechat.state.finish_publish(first)
+    posts.tick(now + timedelta(seconds=10))  # the poll finds it failed
+    assert status(store, pid) == "failed"
+    posts.schedule(pid, now + timedelta(seconds=20))  # a final failure: the editor tries again
+    real_post = qa_api.post
+
+    def late_push_during_submit(url: str, **kwargs: Any) -> Any:
+        if url == "freepublish/submit":  # job 1's PUBLISHJOBFINISH, repeated late, arrives meanwhile
+            assert posts.publisher.on_event(job_event(config, first, 3)) is None
+        return real_post(url, **kwargs)
+
+    monkeypatch.setattr(qa_api, "post", late_push_during_submit)
+    posts.tick(now + timedelta(seconds=20))
+    post = store.post(pid)
+    assert post and post["status"] == "publishing" and post["publish_id"] not in ("", first)
+    assert finish_by_event(posts, fake_wechat, config, post["publish_id"]) == pid
+    assert status(store, pid) == "published" and len(calls(fake_wechat, "freepublish/submit")) == 2
+
+
+def test_a_post_failed_by_the_earlier_version_is_not_published_twice(posts: PostService, store: Store,
+                                                                     fake_wechat: Any) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", delay=3.0)  # WeChat takes it; the answer is lost
+    try:
+        posts.tick(now)
+    finally:
+        fake_wechat.state.release_delays()
+    assert len(fake_wechat.state.wait_calls(1, "/cgi-bin/freepublish/submit")) == 1
+    store.redis.hdel(store.key("post", pid), "submitted_draft")  # what the earlier version left: no marker
+    posts.schedule(pid, now + timedelta(minutes=5))  # its failure text said "if not in 发表记录, reschedule"
+    posts.tick(now + timedelta(minutes=5))
+    posts.tick(now + timedelta(minutes=7))
+    post = store.post(pid)
+    assert post and post["status"] == "failed" and "the draft is gone" in post["failure"]
+    assert len(calls(fake_wechat, "freepublish/submit")) == 1 and len(calls(fake_wechat, "draft/add")) == 1
+
+
+@pytest.mark.parametrize("how", ["mapped only", "after max polls"])
+def test_an_event_without_the_article_list_still_publishes_a_failed_post(posts: PostService, store: Store,
+                                                                         fake_wechat: Any, config: Config,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         how: str) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    if how == "mapped only":
+        real_update = store.update_post
+
+        def dies_recording_the_publish_id(p: str, *args: Any, **kwargs: Any) -> bool:
+            if (kwargs.get("fields") or {}).get("publish_id"):
+                raise Crash
+            return real_update(p, *args, **kwargs)
+
+        monkeypatch.setattr(store, "update_post", dies_recording_the_publish_id)
+        with pytest.raises(Crash):
+            posts.tick(now)
+        monkeypatch.setattr(store, "update_post", real_update)
+        posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))
+        publish_id = store.redis.keys(store.key("publish", "*"))[0].decode().rsplit(":", 1)[1]
+    else:
+        fake_wechat.state.configure(publish_polls=-1)
+        posts.tick(now)
+        publish_id = store.post(pid)["publish_id"]  # type: ignore[index]
+        at = now
+        for _ in range(MAX_POLLS):
+            at += timedelta(hours=1)
+            posts.publisher.poll(pid, at)
+    assert status(store, pid) == "failed"
+    job = fake_wechat.state.finish_publish(publish_id, 0)
+    assert posts.publisher.on_event(job_event(config, publish_id, 0, job["article_id"])) == pid  # no article list
+    post = store.post(pid)
+    assert post and post["status"] == "published" and post["url"] == job["article_detail"]["item"][0]["article_url"]
+
+
+def test_after_an_unknown_submit_an_edit_waits_for_the_editors_check(posts: PostService, store: Store,
+                                                                     fake_wechat: Any, runner: Any) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", http_status=502)  # WeChat did not take it, as it happens
+    posts.tick(now)
+    assert "outcome unknown" in store.post(pid)["failure"]  # type: ignore[index]
+    posts.answer(pid, "g1", "更正：请先咨询随访医生。")
+    posts.schedule(pid, now)
+    posts.tick(now + timedelta(seconds=1))
+    post = store.post(pid)
+    assert post and post["status"] == "failed" and "mark-not-published" in post["failure"]
+    assert len(calls(fake_wechat, "freepublish/submit")) == 0  # the 502 was not accepted; nothing else was sent
+    out = runner.invoke(args=["posts", "mark-not-published", pid]).output  # checked 发表记录: not there
+    assert f"post {pid}: marked not published" in out
+    posts.schedule(pid, now)
+    posts.tick(now + timedelta(seconds=2))
+    drafts = calls(fake_wechat, "draft/add")
+    assert len(drafts) == 2 and "更正" in drafts[1].body["articles"][0]["content"]
+    assert status(store, pid) == "publishing" and len(calls(fake_wechat, "freepublish/submit")) == 1
+    with pytest.raises(EditError, match="only a failed post"):
+        posts.mark_not_published(pid)
+
+
+def test_claims_of_every_post_in_a_tick_carry_the_time_they_are_made(posts: PostService, store: Store,
+                                                                     fake_wechat: Any, qa_api: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime.now(UTC)
+    first = answered_post(posts, store)  # three askers
+    ask(posts, "o_b_1", "移植后能养猫吗")
+    second = posts.run_digest().post
+    assert second
+    posts.answer(second, "g1", "可以，注意卫生。")
+    for pid in (first, second):
+        posts.schedule(pid, now)
+        posts.publisher.publish(pid, now)
+        publish_id = store.post(pid)["publish_id"]  # type: ignore[index]
+        job = fake_wechat.state.finish_publish(publish_id, 0)
+        assert posts.publisher.finish(pid, publish_id, 0, job["article_id"],
+                                      job["article_detail"]["item"][0]["article_url"], now)
+    seconds = [0.0]
+    monkeypatch.setattr(posts.publisher, "elapsed", lambda: seconds[0])
+    real_send = qa_api.send_custom
+    other: list[int] = []
+
+    def slow_send(body: dict[str, Any]) -> None:
+        real_send(body)
+        if other:
+            return
+        seconds[0] += 200  # this tick's sends are slow
+        if body["touser"] == "o_b_1":  # the second post's asker, 800 s into the tick: another scheduler ticks
+            other.append(posts.publisher.follow_up(second, now + timedelta(seconds=seconds[0])))
+
+    monkeypatch.setattr(qa_api, "send_custom", slow_send)
+    posts.publisher.tick(now)
+    assert other == [0]  # the claim made 800 s into the tick was fresh: nobody told that asker again
+    touched = [m.touser for m in fake_wechat.state.custom_messages()]
+    assert sorted(touched) == ["o_ask_1", "o_ask_2", "o_ask_3", "o_b_1"]
+
+
+def test_only_the_followers_own_messages_reopen_the_48_hour_window(app: Any, wechat: WeChat, store: Store,
+                                                                  config: Config) -> None:
+    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    ask(service, "o_win", "移植后多久可以出国旅行", hours_ago=60)
+    asker = Pseudonymizer(config.secret_key)("o_win")
+    before = float(store.follower(asker)["last_seen"])  # type: ignore[index]
+    wechat.event("CLICK", "MENU_ARTICLES", openid="o_win")
+    wechat.event("subscribe", openid="o_win")
+    assert float(store.follower(asker)["last_seen"]) == before  # type: ignore[index]  # events do not
+    wechat.send("答疑", openid="o_win")  # a message handled off the fast path still counts
+    assert float(store.follower(asker)["last_seen"]) > before + 59 * 3600  # type: ignore[index]
+
+
+def job_event(config: Config, publish_id: str, status: int, article_id: str = "") -> PublishJobFinishEvent:
+    """PUBLISHJOBFINISH as WeChat may push it: without the article list."""
+    xml = publish_event_xml(config.account.original_id, publish_id, status, article_id, [], [], int(time.time()))
+    event = parse_message(xml.encode())
+    assert isinstance(event, PublishJobFinishEvent)
+    return event
