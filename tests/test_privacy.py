@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from bot.privacy import Pseudonymizer, scrub
@@ -33,6 +35,14 @@ def test_scrub_hides_personal_numbers(text: str, hidden: str, placeholder: str) 
     ("老身份证 110105 491231 002。", "老身份证 [身份证号已隐去]。"),
     ("身份证号11010519491331002X", "身份证号[身份证号已隐去]"),
     ("身份证号：110105194912310021", "身份证号：[身份证号已隐去]"),
+    # ... as 6-6-6 and 3-3-4-4-4, with or without a label, and after "身份证" grouped any way, old ones too
+    ("身份证 110105 199001 01123X", "身份证 [身份证号已隐去]"),
+    ("110105 199001 01123X，谢谢", "[身份证号已隐去]，谢谢"),
+    ("身份证 110 105 1990 0101 123X", "身份证 [身份证号已隐去]"),
+    ("我的是110 105 1990 0101 123X", "我的是[身份证号已隐去]"),
+    ("身份证 110 105 199 001 011 23X", "身份证 [身份证号已隐去]"),
+    ("身份证：110105/19900101/123X。", "身份证：[身份证号已隐去]。"),
+    ("老身份证 1101 0549 1231 002", "老身份证 [身份证号已隐去]"),
     # phones with brackets, dots, dashes, +86, and a local number named as a phone
     ("电话(010)12345678", "电话[电话已隐去]"),
     ("电话（010）1234-5678", "电话[电话已隐去]"),
@@ -45,6 +55,16 @@ def test_scrub_hides_personal_numbers(text: str, hidden: str, placeholder: str) 
     ("(+86)138 1234 5678", "[电话已隐去]"),
     ("+86 10 6404 1990", "[电话已隐去]"),
     ("家里电话：6404 1990，谢谢", "家里电话：[电话已隐去]，谢谢"),
+    # after a phone label also commas, slashes, middle dots, underscores, and one digit at a time
+    ("手机138，1234，5678", "手机[电话已隐去]"),
+    ("电话：138/1234/5678", "电话：[电话已隐去]"),
+    ("手机 138,1234,5678", "手机 [电话已隐去]"),
+    ("手机138·1234·5678", "手机[电话已隐去]"),
+    ("电话 138_1234_5678", "电话 [电话已隐去]"),
+    ("座机：010/6404/1990", "座机：[电话已隐去]"),
+    ("手机 1 3 8 1 2 3 4 5 6 7 8", "手机 [电话已隐去]"),
+    ("我手机是1 3 8 1 2 3 4 5 6 7 8", "我手机是[电话已隐去]"),
+    ("电话 64041990，3次都没打通", "电话 [电话已隐去]，3次都没打通"),
     # hospital, card and account numbers after their label
     ("住院号：123456，想问复查", "住院号：[号码已隐去]，想问复查"),
     ("我的病历号是 ZY2024001", "我的病历号是 [号码已隐去]"),
@@ -56,15 +76,28 @@ def test_scrub_hides_personal_numbers(text: str, hidden: str, placeholder: str) 
     ("qq号:123 456 789", "qq号:[号码已隐去]"),
     ("微信号：zhang_san88", "微信号：[号码已隐去]"),
     ("加我vx abc12345", "加我vx [号码已隐去]"),
+    ("微信 zhang-san", "微信 [号码已隐去]"),
+    ("wx: li_si", "wx: [号码已隐去]"),
     # bank cards, whole, in fours, full-width
     ("银行卡 6222 0212 3456 7890 123", "银行卡 [卡号已隐去]"),
     ("卡号4111-1111-1111-1111", "卡号[卡号已隐去]"),
     ("６２２２０２１２３４５６７８９０１２３", "[卡号已隐去]"),
+    # in fours: after a card label even with a wrong checksum; else with a card's prefix and checksum
+    ("银行卡 4111 1111 1111 1112", "银行卡 [卡号已隐去]"),
+    ("信用卡号：5555 5555 5555 4445", "信用卡号：[卡号已隐去]"),
+    ("4111 1111 1111 1111", "[卡号已隐去]"),
+    ("付款 5555-5555-5555-4444 失败", "付款 [卡号已隐去] 失败"),
+    ("13812345678 6222 0212 3456 7890", "[电话已隐去] [卡号已隐去]"),
     # passports and travel permits
     ("护照E12345678", "护照[证件号已隐去]"),
     ("护照号 G12345678", "护照号 [证件号已隐去]"),
     ("新护照EA1234567，", "新护照[证件号已隐去]，"),
     ("护照Ｅ１２３４５６７８", "护照[证件号已隐去]"),
+    ("港澳通行证 C1234567", "港澳通行证 [证件号已隐去]"),
+    ("护照 12345678", "护照 [证件号已隐去]"),
+    ("护照号码是 e12345678", "护照号码是 [证件号已隐去]"),
+    ("台胞证：12345678", "台胞证：[证件号已隐去]"),
+    ("G12345678", "[证件号已隐去]"),
     # e-mail with spaces around @, full-width, "。" for ".", a phone number as the name, no ".com"
     ("邮箱 zhang.san @ example.com", "邮箱 [邮箱已隐去]"),
     ("邮箱 ｚｈａｎｇ＿ｓａｎ＠１６３．ｃｏｍ", "邮箱 [邮箱已隐去]"),
@@ -97,9 +130,40 @@ def test_scrub_replaces_numbers_typed_every_way(text: str, expected: str) -> Non
     "打电话 120",
     "1.5mg @ 8am",
     "特发性膜性肾病 idiopathic MN，用过 wxbot 提问",
+    # four-digit lab values: an old ID needs a province code and no grouping in fours, a card in fours a
+    # label or a card's prefix (this one passes the checksum), a landline is not one value of a list
+    "环孢素谷浓度 1205 1180 1103 980 ng/ml",
+    "尿量 2400 2300 1210 800 ml",
+    "尿量 1205 1180 1103 9800",
+    "尿量 2595 1653 1294 1568 ml",
+    "尿量 0950 2300 1200 1100 ml",
+    "4111 1111 1111 1112",
+    # ID shapes with no province code
+    "编号 990105 1990 0101 1234",
+    "批号 990105 491231 002",
+    # commas only after a phone label; too few digits for a phone
+    "尿量 150，1200，1300",
+    "打电话 120，110 都没人接",
+    # a word after 微信 is no WeChat id
+    "我在微信 group 里看到",
+    "vx abcdefgh",
+    # without a label only E/G and 8 digits that are neither a date nor round, or E, a letter, 7 digits
+    "E10000000 是什么",
+    "E20240312 批号",
+    "S20240312 标本",
+    "P12345678",
 ])
 def test_scrub_keeps_ordinary_medical_text(text: str) -> None:
     assert scrub(text) == text
+
+
+def test_scrub_keeps_series_of_four_digit_values() -> None:
+    """Urine volumes, drug levels…: 4-5 values between 0800 and 3200 are never a card, ID or phone."""
+    rng = random.Random(20240312)
+    for _ in range(2000):
+        values = [f"{rng.randint(800, 3200):04d}" for _ in range(rng.choice((4, 5)))]
+        text = "尿量 " + rng.choice((" ", "  ", "，", "、", "/")).join(values) + " ml"
+        assert scrub(text) == text
 
 
 def test_scrub_keeps_medical_content_and_chinese_punctuation() -> None:
