@@ -52,7 +52,7 @@ REAL_RULES = [
          answer=Answer("article", article_id="drug-level")),
     Rule(id="menu-survey", name="菜单问卷", keywords=("MENU_SURVEY",), match="exact",
          inputs=frozenset({"click"}), answer=Answer("survey")),
-    Rule(id="welcome", name="欢迎", keywords=(), inputs=frozenset({"subscribe"}), answer=Answer("help")),
+    Rule(id="subscribe-topics", name="欢迎", keywords=(), inputs=frozenset({"subscribe"}), answer=Answer("help")),
 ]
 REAL_KEYWORDS = sum(len(r.keywords) for r in REAL_RULES)
 

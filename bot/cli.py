@@ -236,12 +236,15 @@ def rules_group() -> None:
 
 @rules_group.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
-def rules_import(file: Any) -> None:
+@click.option("--allow-no-urgent", is_flag=True,
+              help="Accept rules without any enabled urgent rule (urgent symptoms then get the default reply).")
+def rules_import(file: Any, allow_no_urgent: bool) -> None:
     """Replace all rules with those in FILE (YAML); one bad rule and nothing changes."""
     from bot.rules import RuleError
 
     try:
-        version = current_app.extensions["wxbot"].ctx.services["rules"].import_yaml(file.read())
+        rules = current_app.extensions["wxbot"].ctx.services["rules"]
+        version = rules.import_yaml(file.read(), allow_no_urgent=allow_no_urgent)
     except RuleError as exc:
         raise click.ClickException("rules not imported:\n  " + "\n  ".join(exc.errors)) from None
     click.echo(f"imported; rules are now version {version}")
@@ -263,6 +266,8 @@ def rules_test(text: str, kind: str) -> None:
     from bot.simulator import Account, message_xml, read_reply
     from bot.wechat import parse_message
 
+    # A shell can pass bytes that are not UTF-8 (lone surrogates here): show them as U+FFFD, never crash.
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     bot = current_app.extensions["wxbot"]
     book = bot.ctx.services["rules"].current()
     matches = book.explain(text, kind, bot.ctx.clock())

@@ -142,8 +142,10 @@ class Intake:
         reply: m.Reply | None = None
         xml: str | None = None
         rest: list[m.Reply] = []
+        effects: tuple[Effect, ...] = ()
         try:
-            reply = router.handle(msg, found, self.ctx).reply
+            outcome = router.handle(msg, found, self.ctx)
+            reply, effects = outcome.reply, tuple(outcome.effects)
             xml, rest = self._render(reply, msg)
         except Exception:
             log.exception("handler %s failed for %s %s", router.name, msg.kind, msg.dedup_key)
@@ -155,7 +157,8 @@ class Intake:
         if abandoned:
             rest = self._split_all(reply)  # the passive answer was `success`: send all of it
         try:
-            self.ctx.store.settle(msg.dedup_key, REPLY + xml.encode() if xml and not abandoned else SILENT, self.ttl)
+            self.ctx.store.settle(msg.dedup_key, REPLY + xml.encode() if xml and not abandoned else SILENT, self.ttl,
+                                  effects)
         except StoreError:
             log.warning("could not record the outcome of %s", msg.dedup_key)
         if rest:

@@ -1,11 +1,14 @@
-"""Tracked links: `/s/<token>` counts a survey click per day, pseudonymously, then redirects."""
+"""Tracked links: `/s/<token>` counts a survey click per day, pseudonymously, then redirects.
+
+Only GET counts: a HEAD (link previews, crawlers checking the link) gets the same redirect uncounted.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
-from flask import Blueprint, abort, current_app, redirect
+from flask import Blueprint, abort, current_app, redirect, request
 from werkzeug.wrappers import Response
 
 from bot.wechat import same
@@ -33,8 +36,9 @@ def survey_redirect(token: str) -> Response:
     who, _, sig = token.partition(".")
     if not who or len(who) > 16 or not same(_sign(bot.config.secret_key, who), sig):
         abort(404)
-    try:
-        bot.store.count_survey_click(who, bot.ctx.today())
-    except Exception:  # a click must reach the survey even when counting fails
-        current_app.logger.warning("survey click not counted")
+    if request.method == "GET":  # Flask answers HEAD with this view too
+        try:
+            bot.store.count_survey_click(who, bot.ctx.today())
+        except Exception:  # a click must reach the survey even when counting fails
+            current_app.logger.warning("survey click not counted")
     return redirect(bot.config.survey.url, code=302)

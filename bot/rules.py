@@ -1,11 +1,15 @@
 """Admin keyword rules: validate them, compile them once per version, pick the reply for a message.
 
 Normalization (keywords and messages alike): NFKC (full-width → half-width), casefold, Traditional →
-Simplified by a per-character table, inner whitespace runs → one space, then surrounding whitespace,
-punctuation and symbols (Chinese and ASCII, emoji) are stripped.
+Simplified by a per-character table, lone surrogates (undecodable bytes) → U+FFFD, inner whitespace
+runs → one space, then surrounding whitespace, punctuation and symbols (Chinese and ASCII, emoji) are
+stripped.
 Matching: "exact" = the whole normalized message (dict lookup); "contains"/"prefix" = one
-Aho-Corasick automaton over every rule (prefix = occurrence at position 0); "regex" = `re.search`
-on the normalized text, tried last, so its cost grows with the number of regex rules.
+Aho-Corasick automaton over every rule (prefix = occurrence at position 0); "regex" = a search with
+the `regex` package on the first REGEX_TEXT_CHARS characters of the normalized text, tried last, so
+its cost grows with the number of regex rules. Each regex search has a budget of
+REGEX_TIMEOUT_SECONDS: past it the rule does not match and a warning names the rule (never the
+message). Validation refuses the shapes that backtrack badly (see _backtrack_risk) besides.
 Contains/prefix keywords are keyed on UTF-8 bytes (see _utf8_key) to keep the cost flat in size.
 Click: the menu EventKey is matched like text. Subscribe: a rule whose inputs are only {"subscribe"}
 and whose keywords are "*" (or empty) matches every subscribe; other rules with "subscribe" in
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import random
 import re
 import unicodedata
@@ -31,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # No stubs; the project's mypy config may already ignore them, hence unused-ignore.
 import ahocorasick  # type: ignore[import-not-found, unused-ignore]
+import regex  # type: ignore[import-untyped, unused-ignore]  # stubs: types-regex, not installed
 
 if TYPE_CHECKING:
     import sre_constants as _sre_constants
@@ -41,6 +47,9 @@ else:  # the sre_* aliases warn on import since 3.11; re._parser is the same mod
 
 __all__ = [
     "DEFAULT_TIMEZONE",
+    "REGEX_TEXT_CHARS",
+    "REGEX_TIMEOUT_SECONDS",
+    "RESERVED_IDS",
     "Answer",
     "AnswerKind",
     "CompiledRules",
@@ -77,8 +86,18 @@ MAX_KEYWORD_CHARS: Final = 64
 MAX_REGEX_CHARS: Final = 200
 MAX_NAME_CHARS: Final = 64
 MAX_REPLY_BYTES: Final = 2047  # WeChat's passive text reply limit, UTF-8
+# Regex rules run on the request thread: each search gets this budget per message (past it the rule
+# does not match) and sees at most the first REGEX_TEXT_CHARS characters of the normalized message.
+REGEX_TIMEOUT_SECONDS: Final = 0.05
+REGEX_TEXT_CHARS: Final = 1000
+# Fields the built-in handlers count in the same per-day stats hash as rule hits (store.hit_effect
+# "rules" in handlers/help_menu.py, welcome.py, fallback.py): a rule with such an id would be
+# counted together with them. Keep in step with those handlers.
+RESERVED_IDS: Final = frozenset({"help", "welcome", "unmatched"})
 _ID_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _HOURS_RE: Final = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))")
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------------
 # Normalization
@@ -142,7 +161,10 @@ def _char_class(codepoints: Iterable[int]) -> str:
 # The table gives up zhconv's phrase-level rules (~460 phrases such as 乾隆, 么二三 where zhconv
 # keeps or remaps a character by context); both sides are normalized alike, so matching only
 # suffers if a keyword depends on such a distinction. Medical vocabulary converts per character.
-_T2S: Final = _load_t2s()
+# Lone surrogates (bytes that were not UTF-8, e.g. a shell argument decoded with surrogateescape)
+# become U+FFFD through the same table, so normalized text always encodes as UTF-8.
+_SURROGATES: Final = range(0xD800, 0xE000)
+_T2S: Final = {**_load_t2s(), **dict.fromkeys(_SURROGATES, "\ufffd")}
 _STRIP: Final = _strip_set()
 # translate() costs ~50 ns per CJK character; a C-level search skips it for Simplified text. sre
 # is slow on classes listing astral characters, so any astral character just triggers translate().
@@ -173,6 +195,14 @@ def normalize(text: str) -> str:
     while j > i and s[j - 1] in _STRIP:
         j -= 1
     return s[i:j]
+
+
+_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(text: str) -> bool:
+    """True if `text` holds a lone surrogate (not valid Unicode text, cannot be sent as UTF-8)."""
+    return _SURROGATE_RE.search(text) is not None
 
 
 def _fold_char(ch: str) -> str:
@@ -314,18 +344,28 @@ class RuleError(ValueError):
 # --------------------------------------------------------------------------------------------------
 # Regex safety: a conservative walk over the sre parse tree
 #
-# Exponential backtracking needs a repeat whose body can match the same text in several ways. Inside
-# a repeat allowing more than _BIG_REPEAT iterations we refuse (1) any variable-length repeat:
-# (a+)+, (\w+\s?)*, also the harmless (ab?)*; (2) any alternation whose branches can start with the
-# same character or match empty: (a|aa)+, (a|ab)+; classes such as \d, [^x] and . count as "any
-# character". Some safe patterns are refused too: admins can rewrite them, a stuck worker is worse.
-# Adjacent repeats (.*.*) are only polynomial; the 200-character limit and short messages bound them.
+# Exponential backtracking needs a repeat whose body can match the same text in several ways. We
+# refuse (1) any variable-length quantifier (?, *, +, {m,n}) inside a group repeated more than once:
+# (a+)+, (?:a+){16}, (\d+\.?){8}, (.*,){12}, also the harmless (ab?)*; an optional group such as
+# (\.\d+)? and fixed counts inside a repeat such as (\d{3}-)+ stay allowed; (2) inside a repeat
+# allowing more than _BIG_REPEAT iterations, any alternation whose branches can start with the same
+# character or match empty: (a|aa)+, (a|ab)+; classes such as \d, [^x] and . count as "any
+# character". Adjacent unbounded repeats are polynomial, but .*.*.*.*x on 1,000 characters is
+# 10^12 steps: (3) more than _MAX_UNBOUNDED unbounded quantifiers along one alternative are refused.
+# Some safe patterns are refused too: admins can rewrite them, a stuck worker is worse. Matching has
+# a time budget besides (REGEX_TIMEOUT_SECONDS), for whatever this walk misses.
 
 _REPEATS: Final = frozenset(
     (_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT, _sre_constants.POSSESSIVE_REPEAT)
 )
 _BIG_REPEAT: Final = 16  # repeats allowing more iterations than this count as unbounded
+_MAX_UNBOUNDED: Final = 2  # unbounded quantifiers allowed along one alternative (.*x\d+ is fine)
 _ANY_FIRST: Final = None  # "could start with any character"
+
+
+def _compile_regex(pattern: str) -> Any:
+    """A regex keyword compiled for matching: the `regex` package (its searches take a timeout)."""
+    return regex.compile(pattern, regex.V0)  # V0: the same syntax and semantics as `re`
 
 
 def _first_chars(items: Iterable[Any], ic: bool) -> tuple[frozenset[int] | None, bool]:
@@ -383,35 +423,61 @@ def _branches_overlap(branches: Sequence[Any], ic: bool) -> bool:
     return False
 
 
-def _backtrack_risk(items: Iterable[Any], in_big: bool, ic: bool) -> str | None:
-    """Why this (sub)pattern could backtrack exponentially, or None if it looks safe."""
+def _backtrack_risk(items: Iterable[Any], in_big: bool, in_repeat: bool, ic: bool) -> str | None:
+    """Why this (sub)pattern could backtrack exponentially, or None if it looks safe.
+
+    `in_repeat`: inside a group that may repeat more than once; `in_big`: more than _BIG_REPEAT times.
+    """
     for op, av in items:
         if op in _REPEATS:
             lo, hi, body = av
-            if in_big and lo != hi:
-                return "a variable repeat nested inside an unbounded repeat, like (a+)+ or (\\w+\\s?)*"
+            if in_repeat and lo != hi:
+                return (
+                    "a quantifier inside a repeated group, like (a+)+, (\\d+\\.?){8} or (.*,){12} "
+                    "(repeat only fixed text, like (ab)+ or (\\d{3}-)+)"
+                )
             big = hi == _sre_constants.MAXREPEAT or hi > _BIG_REPEAT
-            reason = _backtrack_risk(body, in_big or big, ic)
+            reason = _backtrack_risk(body, in_big or big, in_repeat or hi > 1, ic)
         elif op is _sre_constants.BRANCH:
             if in_big and _branches_overlap(av[1], ic):
                 return "an unbounded repeat over alternatives that can start alike, like (a|ab)+"
-            reason = next((r for b in av[1] if (r := _backtrack_risk(b, in_big, ic))), None)
+            reason = next((r for b in av[1] if (r := _backtrack_risk(b, in_big, in_repeat, ic))), None)
         elif op is _sre_constants.GROUPREF_EXISTS:
             if in_big:
                 return "a conditional group inside an unbounded repeat"
             arms = [av[1]] if av[2] is None else [av[1], av[2]]
-            reason = next((r for b in arms if (r := _backtrack_risk(b, in_big, ic))), None)
+            reason = next((r for b in arms if (r := _backtrack_risk(b, in_big, in_repeat, ic))), None)
         elif op is _sre_constants.SUBPATTERN:
-            reason = _backtrack_risk(av[3], in_big, ic or bool(av[1] & re.IGNORECASE))
+            reason = _backtrack_risk(av[3], in_big, in_repeat, ic or bool(av[1] & re.IGNORECASE))
         elif op is _sre_constants.ATOMIC_GROUP:
-            reason = _backtrack_risk(av, in_big, ic)
+            reason = _backtrack_risk(av, in_big, in_repeat, ic)
         elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
-            reason = _backtrack_risk(av[1], in_big, ic)
+            reason = _backtrack_risk(av[1], in_big, in_repeat, ic)
         else:
             reason = None
         if reason:
             return reason
     return None
+
+
+def _unbounded_run(items: Iterable[Any]) -> int:
+    """The most unbounded quantifiers (*, +, {n,}, more than _BIG_REPEAT) along one alternative."""
+    count = 0
+    for op, av in items:
+        if op in _REPEATS:
+            count += av[1] == _sre_constants.MAXREPEAT or av[1] > _BIG_REPEAT
+            count += _unbounded_run(av[2])
+        elif op is _sre_constants.BRANCH:
+            count += max((_unbounded_run(b) for b in av[1]), default=0)
+        elif op is _sre_constants.GROUPREF_EXISTS:
+            count += max(_unbounded_run(av[1]), _unbounded_run(av[2]) if av[2] is not None else 0)
+        elif op is _sre_constants.SUBPATTERN:
+            count += _unbounded_run(av[3])
+        elif op is _sre_constants.ATOMIC_GROUP:
+            count += _unbounded_run(av)
+        elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
+            count += _unbounded_run(av[1])
+    return count
 
 
 def _dead_literal(items: Iterable[Any], ic: bool) -> tuple[str, str] | None:
@@ -446,13 +512,21 @@ def _regex_errors(pattern: str, path: str) -> list[str]:
     """Problems with one regex keyword: length, syntax, catastrophic backtracking, dead literals."""
     if len(pattern) > MAX_REGEX_CHARS:
         return [f"{path}: regex longer than {MAX_REGEX_CHARS} characters ({len(pattern)})"]
+    if _has_surrogate(pattern):
+        return [f"{path}: contains characters that are not valid text (lone surrogates)"]
     try:
-        compiled = re.compile(pattern)
+        re.compile(pattern)  # the safety walk below reads sre's parse tree, so sre must accept it
         tree = _sre_parser.parse(pattern)
-    except (re.error, OverflowError, RecursionError) as exc:  # OverflowError: a{99999999999}
+        compiled = _compile_regex(pattern)  # what matching uses
+    except (re.error, regex.error, OverflowError, RecursionError) as exc:  # OverflowError: a{99999999999}
         return [f"{path}: regex does not compile: {exc}"]
     ic = bool(tree.state.flags & re.IGNORECASE)
-    risk = _backtrack_risk(tree.data, False, ic)
+    risk = _backtrack_risk(tree.data, False, False, ic)
+    if risk is None and (run := _unbounded_run(tree.data)) > _MAX_UNBOUNDED:
+        risk = (
+            f"{run} unbounded quantifiers (*, +, {{n,}} or more than {_BIG_REPEAT} repeats) in one "
+            f"pattern; at most {_MAX_UNBOUNDED} are allowed (alternatives count apart), like 肌酐.*\\d+"
+        )
     if risk:
         return [f"{path}: regex could backtrack catastrophically: {risk}"]
     if compiled.search("") is not None:
@@ -497,6 +571,9 @@ def _keyword_errors(
             continue
         if len(kw) > MAX_KEYWORD_CHARS:
             errors.append(f"{kpath}: longer than {MAX_KEYWORD_CHARS} characters ({len(kw)})")
+            continue
+        if _has_surrogate(kw):
+            errors.append(f"{kpath}: contains characters that are not valid text (lone surrogates)")
             continue
         norm = normalize(kw)
         if not norm:
@@ -551,7 +628,7 @@ def _answer_errors(answer: Answer, path: str, article_ids: Collection[str] | Non
             errors.append(f"{path}.texts: must not be empty when kind is 'text'")
         for i, text in enumerate(answer.texts):
             size = len(text.encode("utf-8", "surrogatepass"))
-            if any("\ud800" <= ch <= "\udfff" for ch in text):
+            if _has_surrogate(text):
                 errors.append(f"{path}.texts[{i}]: contains characters that are not valid text (lone surrogates)")
             elif not text.strip():
                 errors.append(f"{path}.texts[{i}]: must not be empty")
@@ -565,11 +642,39 @@ def _answer_errors(answer: Answer, path: str, article_ids: Collection[str] | Non
     return errors
 
 
+def _urgent_errors(rule: Rule, where: str, urgent_overhead: int) -> list[str]:
+    """An urgent rule's reply is a text wrapped with care guidance and the contact: it must fit."""
+    if not rule.urgent:
+        return []
+    path = f"{where}.answer"
+    if rule.answer.kind != "text":
+        return [
+            f"{path}.kind: urgent rules must answer with kind 'text' (the urgent reply wraps a text "
+            f"with care guidance and the department's contact), got {rule.answer.kind!r}"
+        ]
+    budget = MAX_REPLY_BYTES - urgent_overhead
+    errors: list[str] = []
+    for i, text in enumerate(rule.answer.texts):
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if budget < size <= MAX_REPLY_BYTES:  # longer texts are reported by _answer_errors
+            errors.append(
+                f"{path}.texts[{i}]: {size} bytes in UTF-8; urgent replies add {urgent_overhead} bytes "
+                f"of guidance and the department's contact, so urgent texts allow at most {budget}"
+            )
+    return errors
+
+
 def _core_errors(rule: Rule, where: str) -> list[str]:
     """Id, name, match mode, inputs and keywords (window and answer are checked separately)."""
     errors: list[str] = []
     if not _ID_RE.fullmatch(rule.id):
         errors.append(f"{where}.id: {rule.id!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
+    elif rule.id in RESERVED_IDS:
+        reserved = ", ".join(sorted(RESERVED_IDS))
+        errors.append(
+            f"{where}.id: {rule.id!r} is reserved: the daily statistics count the built-in replies "
+            f"under {reserved}; choose another id"
+        )
     if not rule.name.strip():
         errors.append(f"{where}.name: must not be empty")
     elif len(rule.name) > MAX_NAME_CHARS:
@@ -591,22 +696,33 @@ def _core_errors(rule: Rule, where: str) -> list[str]:
     return errors
 
 
-def _rule_errors(rule: Rule, where: str, article_ids: Collection[str] | None) -> list[str]:
+def _rule_errors(
+    rule: Rule, where: str, article_ids: Collection[str] | None, urgent_overhead: int
+) -> list[str]:
     errors = _core_errors(rule, where)
     if rule.window is not None:
         errors.extend(_window_errors(rule.window, f"{where}.window"))
-    errors.extend(_answer_errors(rule.answer, f"{where}.answer", article_ids))
+    answer_errors = _answer_errors(rule.answer, f"{where}.answer", article_ids)
+    errors.extend(answer_errors)
+    if not answer_errors:
+        errors.extend(_urgent_errors(rule, where, urgent_overhead))
     return errors
 
 
 def validate_rules(
-    rules: Sequence[Rule], *, article_ids: Collection[str] | None = None
+    rules: Sequence[Rule], *, article_ids: Collection[str] | None = None, urgent_overhead: int = 0
 ) -> list[str]:
-    """Every problem in `rules` (duplicate ids included); article ids are checked only if given."""
+    """Every problem in `rules` (duplicate ids included); article ids are checked only if given.
+
+    `urgent_overhead`: the UTF-8 bytes the urgent reply adds around an urgent rule's text (care
+    guidance and the department's contact, see handlers/replies.py urgent_text); the rules module
+    cannot know it, so without it urgent texts are held to the plain 2047-byte limit only.
+    RuleSet passes it for the account's config.
+    """
     errors: list[str] = []
     first: dict[str, int] = {}
     for i, rule in enumerate(rules):
-        errors.extend(_rule_errors(rule, f"rules[{i}]", article_ids))
+        errors.extend(_rule_errors(rule, f"rules[{i}]", article_ids, urgent_overhead))
         if rule.id in first:
             errors.append(f"rules[{i}].id: duplicate id {rule.id!r} (also rules[{first[rule.id]}])")
         else:
@@ -717,7 +833,7 @@ def _parse_answer(
 
 
 def _collect_rule(
-    data: object, where: str, article_ids: Collection[str], errors: list[str]
+    data: object, where: str, article_ids: Collection[str], errors: list[str], urgent_overhead: int = 0
 ) -> Rule | None:
     """Parse one rule dict, appending every problem to `errors`; None if there was any."""
     if not isinstance(data, Mapping):
@@ -762,22 +878,31 @@ def _collect_rule(
         urgent=urgent,
     )
     errors.extend(_core_errors(rule, where))
+    errors.extend(_urgent_errors(rule, where, urgent_overhead))
     return rule if len(errors) == n else None
 
 
 def parse_rule(
-    data: Mapping[str, Any], *, where: str = "rule", article_ids: Collection[str]
+    data: Mapping[str, Any], *, where: str = "rule", article_ids: Collection[str], urgent_overhead: int = 0
 ) -> Rule:
-    """Build a Rule from its YAML/JSON dict; RuleError lists every problem with its field path."""
+    """Build a Rule from its YAML/JSON dict; RuleError lists every problem with its field path.
+
+    `urgent_overhead`: see validate_rules().
+    """
     errors: list[str] = []
-    rule = _collect_rule(data, where, article_ids, errors)
+    rule = _collect_rule(data, where, article_ids, errors, urgent_overhead)
     if rule is None:
         raise RuleError(errors)
     return rule
 
 
-def parse_rules(items: Iterable[object], *, article_ids: Collection[str]) -> list[Rule]:
-    """All rules or none: one RuleError lists every problem (duplicate ids included)."""
+def parse_rules(
+    items: Iterable[object], *, article_ids: Collection[str], urgent_overhead: int = 0
+) -> list[Rule]:
+    """All rules or none: one RuleError lists every problem (duplicate ids included).
+
+    `urgent_overhead`: see validate_rules().
+    """
     if isinstance(items, (str, bytes, Mapping)):
         raise RuleError(["rules: must be a list of rules"])
     errors: list[str] = []
@@ -785,7 +910,7 @@ def parse_rules(items: Iterable[object], *, article_ids: Collection[str]) -> lis
     first: dict[str, int] = {}
     for i, data in enumerate(items):
         where = f"rules[{i}]"
-        rule = _collect_rule(data, where, article_ids, errors)
+        rule = _collect_rule(data, where, article_ids, errors, urgent_overhead)
         if rule is not None:
             rules.append(rule)
         rule_id = data.get("id") if isinstance(data, Mapping) else None
@@ -843,8 +968,8 @@ _MODE_RANK: Final[dict[str, int]] = {"exact": 0, "prefix": 1, "contains": 2, "re
 # Literal keyword candidate: (base rank, prefix-only, inputs, window, rule, keyword as written,
 # UTF-8 length, character length of the normalized keyword)
 _Cand = tuple[int, bool, frozenset[InputKind], TimeWindow | None, Rule, str, int, int]
-# Regex candidate: (group floor, pattern, id rank, inputs, window, rule, pattern source)
-_RegexCand = tuple[int, re.Pattern[str], int, frozenset[InputKind], TimeWindow | None, Rule, str]
+# Regex candidate: (group floor, compiled `regex` pattern, id rank, inputs, window, rule, pattern source)
+_RegexCand = tuple[int, Any, int, frozenset[InputKind], TimeWindow | None, Rule, str]
 
 
 def _utf8_key(s: str) -> str:
@@ -852,7 +977,19 @@ def _utf8_key(s: str) -> str:
     # pyahocorasick scans a trie node's children linearly; on raw CJK the root would have thousands
     # (3 µs at 10 keywords, 40 µs at 100k for a 50-character message). On UTF-8 bytes a node has at
     # most ~64 children, and since UTF-8 is self-synchronizing a byte match is a character match.
-    return s if s.isascii() else s.encode("utf-8").decode("latin-1")
+    # normalize() leaves no lone surrogate; surrogatepass (here and in _char_span) is a second guard.
+    return s if s.isascii() else s.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
+def _regex_search(pattern: Any, norm: str, rule: Rule) -> tuple[int, int] | None:
+    """Span of a regex rule's match in the capped text; None if none or past the time budget."""
+    try:
+        m = pattern.search(norm[:REGEX_TEXT_CHARS], timeout=REGEX_TIMEOUT_SECONDS)
+    except TimeoutError:
+        # The rule id only: the message is a follower's and may be health data.
+        log.warning("regex rule %s took longer than %.2f s; treated as no match", rule.id, REGEX_TIMEOUT_SECONDS)
+        return None
+    return None if m is None else cast("tuple[int, int]", m.span())
 
 
 def _base(cand: _Cand) -> int:
@@ -877,7 +1014,7 @@ def _message_text(text: str, kind: InputKind) -> str:
 
 def _char_span(norm: str, key: str, start_byte: int, nchars: int) -> tuple[int, int]:
     """Character span in `norm` of an automaton hit found at `start_byte` of `key`."""
-    start = start_byte if key is norm else len(key[:start_byte].encode("latin-1").decode("utf-8"))
+    start = start_byte if key is norm else len(key[:start_byte].encode("latin-1").decode("utf-8", "surrogatepass"))
     return start, start + nchars
 
 
@@ -910,7 +1047,7 @@ class CompiledRules:
             count += len(r.keywords)
             for kw in r.keywords:
                 if mode == "regex":
-                    regexes.append((floor, re.compile(kw), rank, r.inputs, r.window, r, kw))
+                    regexes.append((floor, _compile_regex(kw), rank, r.inputs, r.window, r, kw))
                     continue
                 norm = normalize(kw)
                 key = _utf8_key(norm)
@@ -973,9 +1110,9 @@ class CompiledRules:
                 break  # every remaining regex is in a worse (urgent, priority) group
             if kind not in inputs or (window is not None and not window.contains(now)):
                 continue
-            m = pattern.search(norm)
-            if m is not None:
-                start, end = m.span()
+            found = _regex_search(pattern, norm, rule)
+            if found is not None:
+                start, end = found
                 key_rank = floor | (_LMAX - min(end - start, _LMAX)) << 64 | start << 32 | rank
                 if key_rank < best:
                     best, hit = key_rank, (rule, kw, start, end)
@@ -1019,9 +1156,9 @@ class CompiledRules:
                     if not (prefix and start) and ok(inputs, window):
                         yield base | start << 32, rule, kw, _char_span(norm, key, start, nchars)
         for floor, pattern, rank, inputs, window, rule, kw in self._regexes:
-            m = pattern.search(norm) if ok(inputs, window) else None
-            if m is not None:
-                s, e = m.span()
+            found = _regex_search(pattern, norm, rule) if ok(inputs, window) else None
+            if found is not None:
+                s, e = found
                 yield floor | (_LMAX - min(e - s, _LMAX)) << 64 | s << 32 | rank, rule, kw, (s, e)
         if kind == "subscribe":
             for base, _p, inputs, window, rule, kw, _nb, _nc in self._wild:

@@ -123,29 +123,47 @@ class RuleSet:
 
     # -- editing (CLI now, console later) ------------------------------------------------------
 
-    def validate(self, items: Any) -> list[Rule]:
-        """Parse rule dicts, all or nothing; raises RuleError naming every bad field."""
+    def urgent_overhead(self) -> int:
+        """UTF-8 bytes the urgent reply adds around an urgent rule's text, for this config's contact."""
+        from handlers.replies import urgent_text  # handlers import this module: import at use
+
+        return len(urgent_text("", self.config).encode("utf-8", "surrogatepass"))
+
+    def validate(self, items: Any, *, allow_no_urgent: bool = False) -> list[Rule]:
+        """Parse rule dicts, all or nothing; raises RuleError naming every bad field.
+
+        Urgent texts must fit WeChat's reply limit with the urgent wrapper around them, and a rule
+        set without any enabled urgent rule is refused unless `allow_no_urgent`: urgent symptoms
+        would otherwise get the default reply.
+        """
         if not isinstance(items, list):
             raise RuleError(["rules: must be a list of rules"])
-        return parse_rules(items, article_ids=self._article_ids)
+        rules = parse_rules(items, article_ids=self._article_ids, urgent_overhead=self.urgent_overhead())
+        if not allow_no_urgent and not any(r.urgent and r.enabled for r in rules):
+            raise RuleError([
+                "rules: at least one enabled urgent rule is required (urgent: true), or urgent symptoms "
+                "such as fever get the default reply; to import such rules anyway use "
+                "`rules import --allow-no-urgent`"
+            ])
+        return rules
 
-    def replace(self, items: Any, expected_version: int | None = None) -> int:
+    def replace(self, items: Any, expected_version: int | None = None, *, allow_no_urgent: bool = False) -> int:
         """Validate and store a complete new rule set; returns its version."""
-        rules = self.validate(items)
+        rules = self.validate(items, allow_no_urgent=allow_no_urgent)
         version = self.store.save_rules([rule_to_dict(r) for r in rules], expected_version)
         if version < 0:
             raise RuleError(["rules: changed by someone else meanwhile; reload and try again"])
         self._checked = float("-inf")  # this process sees its own change at once
         return version
 
-    def import_yaml(self, text: str) -> int:
+    def import_yaml(self, text: str, *, allow_no_urgent: bool = False) -> int:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError:
             raise RuleError(["rules file: not valid YAML"]) from None
         if isinstance(data, dict) and "rules" in data:
             data = data["rules"]
-        return self.replace(data)
+        return self.replace(data, allow_no_urgent=allow_no_urgent)
 
     def export_yaml(self) -> str:
         book = self.current()

@@ -438,9 +438,19 @@ class Store:
             result = self._claim(keys=keys, args=args)
         return cast(bytes | int | None, result)
 
-    def settle(self, dedup_key: str, value: bytes, ttl: int) -> None:
-        """Record a push's final outcome after slow handling."""
-        self.redis.set(self.key("dedup", dedup_key), value, ex=ttl)
+    def settle(self, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect] = ()) -> None:
+        """Record a push's final outcome after slow handling, with its handler's writes (it ran once)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.key("dedup", dedup_key), value, ex=ttl)
+        for e in effects:
+            if e.op == "hincr":
+                pipe.hincrby(e.key, e.value, 1)
+                pipe.expire(e.key, e.arg)
+            elif e.op == "push":
+                pipe.lpush(e.key, e.value)
+                pipe.ltrim(e.key, 0, e.arg - 1)
+            # "flag" and "touch" belong to the claim (a read, and a write the intake makes there)
+        pipe.execute()
 
     def outcome(self, dedup_key: str) -> bytes | None:
         return cast(bytes | None, self.redis.get(self.key("dedup", dedup_key)))

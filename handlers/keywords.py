@@ -34,7 +34,7 @@ class Keywords(Router):
         elif answer.kind == "survey":
             reply = survey_card(msg, ctx)
         elif answer.kind == "help":
-            reply = m.TextReply(topics_text(ctx.services["rules"].current()))
+            reply = m.TextReply(topics_text(ctx.services["rules"].current(), ctx.clock()))
         else:
             reply = m.TextReply(answer.choose_text(_random))
         return Outcome(reply, (ctx.store.hit_effect("rules", match.rule.id, ctx.today()),))

@@ -12,7 +12,10 @@ from typing import Any
 from bot import messages as m
 from bot.posts import PostService
 from bot.questions import fold_words, question_body, with_pending_links
+from bot.rules import RuleMatch
+from bot.store import Effect
 from handlers.base import Context, Outcome, Router
+from handlers.urgent import guidance, urgent_match
 
 NO_POST_YET = "答疑文章还在整理中，发布后会第一时间推送链接给提问的读者。您也可以以“提问”开头发送您的问题。"
 
@@ -21,6 +24,7 @@ NO_POST_YET = "答疑文章还在整理中，发布后会第一时间推送链�
 class Asked:
     body: str  # the question itself (after the marker)
     text: str  # the whole message as received
+    urgent: RuleMatch | None = None  # an urgent rule the message also matches: its guidance comes first
 
 
 class ExplicitQuestion(Router):
@@ -34,7 +38,8 @@ class ExplicitQuestion(Router):
         if not text:
             return None
         body = question_body(text, ctx.config.questions.markers)
-        return Asked(body, text) if body else None
+        # The urgent router, asked before this one, leaves explicit questions to us (see handlers.urgent).
+        return Asked(body, text, urgent_match(msg, ctx)) if body else None
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         asked: Asked = found
@@ -42,7 +47,16 @@ class ExplicitQuestion(Router):
         asker = ctx.pseudonym(msg.openid)
         received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
                                         now=ctx.clock())
-        return Outcome(m.TextReply(with_pending_links(ctx.store, asker, service.desk.reply(received))))
+        text = service.desk.reply(received)
+        effects: tuple[Effect, ...] = ()
+        if asked.urgent is not None:
+            # Symptoms first: the question waits for the next reply post, the follower must not. A reply
+            # longer than one passive message is split by the intake, the rest sent through the API.
+            text = f"{guidance(asked.urgent, ctx)}\n\n{text}"
+            # Counted as the urgent router counts it, once the intake applies a slow router's effects
+            # (today it applies only pure routers' effects).
+            effects = (ctx.store.hit_effect("rules", asked.urgent.rule.id, ctx.today()),)
+        return Outcome(m.TextReply(with_pending_links(ctx.store, asker, text)), effects)
 
 
 class UnmatchedQuestion(ExplicitQuestion):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot import messages as m
 from bot.config import ArticleConfig, Config
 from bot.links import survey_link
 from bot.ruleset import RuleBook
-from bot.wechat import fits_passive
+from bot.wechat import PASSIVE_TEXT_LIMIT
 from handlers.base import Context
 
 HOW_TO_ASK = ("如有其他问题，请以“提问”开头发送（例如：提问：术后多久可以运动？），"
@@ -23,25 +25,47 @@ def survey_card(msg: m.Inbound, ctx: Context) -> m.NewsReply:
     return m.NewsReply((m.Article(cfg.survey.title, cfg.survey.invitation, url),))
 
 
-def topics_text(book: RuleBook, intro: str = "您可以发送以下关键词查看相关内容：") -> str:
-    """The topic list, generated from the rules so it is never written twice (once per rules version)."""
-    cached = book.texts.get(intro)
+TOPICS_INTRO = "您可以发送以下关键词查看相关内容："
+MORE = "……"
+_CACHED_TEXTS = 32  # topic lists kept per rules version (intro x reserve x window state)
+
+
+def topics_text(book: RuleBook, now: datetime, intro: str = TOPICS_INTRO, *, reserve: int = 0) -> str:
+    """The topic list, generated from the rules so it is never written twice.
+
+    Only rules whose time window is open at `now` are listed. The text is cached per rules version and
+    per window state (which windowed rules are open), so a window opening or closing shows at once.
+    The list is cut so that the text plus `reserve` UTF-8 bytes (what the caller appends) fits one passive reply.
+    """
+    state = "".join("1" if r.window.contains(now) else "0" for r in book.rules if r.window is not None)
+    key = f"{intro}\x00{reserve}\x00{state}"
+    cached = book.texts.get(key)
     if cached is None:
-        cached = book.texts[intro] = _topics_text(book, intro)
+        if len(book.texts) >= _CACHED_TEXTS:  # daily windows cycle through few states; bound it anyway
+            book.texts.clear()
+        cached = book.texts[key] = _topics_text(book, now, intro, PASSIVE_TEXT_LIMIT - reserve)
     return cached
 
 
-def _topics_text(book: RuleBook, intro: str) -> str:
-    lines = [intro]
-    for topic in book.compiled.topics():
-        if topic.keywords:
-            lines.append(f"· {topic.name}：发送“{topic.keywords[0]}”")
-    lines.append(HOW_TO_ASK)
-    text = "\n".join(lines)
-    while not fits_passive(text) and len(lines) > 2:  # many rules: keep the list within one reply
-        lines.pop(-2)
-        text = "\n".join([*lines[:-1], "……", lines[-1]])
-    return text
+def _topics_text(book: RuleBook, now: datetime, intro: str, budget: int) -> str:
+    lines = [f"· {t.name}：发送“{t.keywords[0]}”" for t in book.compiled.topics(now=now) if t.keywords]
+    text = "\n".join([intro, *lines, HOW_TO_ASK])
+    if _size(text) <= budget:
+        return text
+    # Many rules: the longest head of the list that fits with "……" and how to ask (one line less each time
+    # would cost quadratic time in the number of rules).
+    used = _size("\n".join([intro, MORE, HOW_TO_ASK]))
+    kept = 0
+    for line in lines:
+        used += _size(line) + 1  # the line and its newline
+        if used > budget:
+            break
+        kept += 1
+    return "\n".join([intro, *lines[:kept], MORE, HOW_TO_ASK])
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def urgent_text(guidance: str, config: Config) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,10 +11,12 @@ import yaml
 
 from bot import create_app
 from bot.config import Config
+from bot.intake import CONTINUED
 from bot.privacy import Pseudonymizer
 from bot.questions import format_due, next_due, question_body
 from bot.simulator import message_xml, read_reply
 from bot.store import Store
+from bot.wechat import fits_passive
 from tests.conftest import WeChat
 
 
@@ -26,11 +28,11 @@ def pending(store: Store) -> list[dict[str, str]]:
     return [q for q in (store.question(i) for i in store.pending_question_ids()) if q]
 
 
+@pytest.mark.usefixtures("frozen_now")  # the app's clock: the reply names the slot due at that instant
 def test_marked_question_is_stored_pseudonymously_and_acknowledged_with_the_due_time(
-        wechat: WeChat, store: Store, config: Config) -> None:
-    before = datetime.now(UTC)
+        frozen_now: datetime, wechat: WeChat, store: Store, config: Config) -> None:
     reply = wechat.send("提问：肾移植后可以吃豆腐吗？")
-    due = next_due(config.questions.schedules, before)
+    due = next_due(config.questions.schedules, frozen_now)
     assert due is not None
     assert reply.kind == "text" and "已收到您的问题" in reply.text
     assert format_due(due, config.account.tz) in reply.text  # e.g. 12月4日（周五）18:00
@@ -93,6 +95,7 @@ def test_unmatched_long_text_is_a_question_only_when_switched_on(config: Config,
     assert [q["public"] for q in pending(store)] == [long_text]
 
 
+@pytest.mark.usefixtures("frozen_now")  # all in one day, even a run across midnight
 def test_daily_limit_gets_a_polite_reply(wechat: WeChat, store: Store, config: Config) -> None:
     limit = config.questions.daily_limit
     for i in range(limit):
@@ -163,3 +166,35 @@ def test_questions_never_reach_the_logs(wechat: WeChat, caplog: Any) -> None:
     caplog.set_level("DEBUG")
     wechat.send("提问：我的电话13912345678，移植后能喝茶吗")
     assert "13912345678" not in caplog.text and "喝茶" not in caplog.text and "o_follower_1" not in caplog.text
+
+
+def test_a_question_that_mentions_a_symptom_is_stored_and_the_guidance_comes_first(
+        wechat: WeChat, store: Store, config: Config) -> None:
+    text = "提问：打流感疫苗后会发热吗？术后多久可以打"
+    [fever] = [r for r in config.seed_rules if r.id == "urgent-fever"]
+    reply = wechat.send(text)
+    assert reply.kind == "text"
+    assert reply.text.startswith(f"⚠️ {fever.answer.texts[0]}\n{config.account.contact}")
+    assert "已收到您的问题" in reply.text
+    assert reply.text.index(config.account.contact) < reply.text.index("已收到您的问题")
+    [q] = pending(store)
+    assert q["public"] == "打流感疫苗后会发热吗？术后多久可以打" and q["text"] == text
+    again = wechat.send(text)  # another MsgId, the same question: still the guidance, still stored once
+    assert again.text.startswith("⚠️ ") and "已经收到" in again.text
+    assert store.pending_count() == 1
+    hits = store.redis.hgetall(store.key("stats", "rules", datetime.now(config.account.tz).strftime("%Y%m%d")))
+    assert hits.get(b"urgent-fever") == b"2"  # the urgent rule's hits are counted on this path too
+
+
+def test_symptom_guidance_and_acknowledgement_too_long_for_one_reply_are_split(
+        app: Any, wechat: WeChat, store: Store, fake_wechat: Any) -> None:
+    long_guidance = "请尽快就医并联系随访医生。" * 45  # 1755 bytes (urgent texts leave room for the contact): with the acknowledgement, beyond one passive reply
+    rules = app.extensions["wxbot"].ctx.services["rules"]
+    rules.import_yaml(yaml.safe_dump({"rules": [{"id": "urgent-long", "name": "长", "urgent": True, "keywords": ["心慌"],
+                                                 "answer": {"kind": "text", "texts": [long_guidance]}}]},
+                                     allow_unicode=True))
+    reply = wechat.send("提问：最近心慌怎么办")
+    assert fits_passive(reply.text) and reply.text.startswith("⚠️ 请尽快就医") and reply.text.endswith(CONTINUED)
+    app.extensions["wxbot"].intake.executor.shutdown(wait=True)  # the rest goes out by the API on a worker thread
+    rest = "".join(msg.body["text"]["content"] for msg in fake_wechat.state.custom_messages())
+    assert "已收到您的问题" in reply.text.removesuffix(CONTINUED) + rest and store.pending_count() == 1

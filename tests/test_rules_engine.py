@@ -35,9 +35,12 @@ SHANGHAI = timezone(timedelta(hours=8))
 ARTICLES = {"stem-cells", "tolerance", "soy", "soy-1", "diet"}
 
 
+URGENT_ANSWER = Answer("text", texts=("请尽快就医。",))
+
+
 def rule(id: str, *keywords: str, **fields: Any) -> Rule:
-    """A rule with a survey answer unless told otherwise."""
-    fields.setdefault("answer", Answer("survey"))
+    """A rule with a survey answer (urgent: a text) unless told otherwise."""
+    fields.setdefault("answer", URGENT_ANSWER if fields.get("urgent") else Answer("survey"))
     return Rule(id=id, name=fields.pop("name", id), keywords=keywords, **fields)
 
 
@@ -411,24 +414,24 @@ def test_text_rules_ignore_clicks_and_subscribes() -> None:
 
 def test_subscribe_wildcard_matches_every_subscribe() -> None:
     for keywords in [(), ("*",)]:
-        rules = [rule("welcome", *keywords, inputs=frozenset({"subscribe"}), answer=Answer("help"))]
+        rules = [rule("greeting", *keywords, inputs=frozenset({"subscribe"}), answer=Answer("help"))]
         m = compile_rules(rules, 1).match("", "subscribe", NOW)
-        assert m is not None and m.rule.id == "welcome" and m.keyword == "*" and m.span == (0, 0)
-        assert winner(rules, "qrscene_clinic", kind="subscribe") == "welcome"
+        assert m is not None and m.rule.id == "greeting" and m.keyword == "*" and m.span == (0, 0)
+        assert winner(rules, "qrscene_clinic", kind="subscribe") == "greeting"
         assert winner(rules, "", kind="text") is None
 
 
 def test_subscribe_scene_rule_beats_the_wildcard() -> None:
     rules = [
-        rule("welcome", inputs=frozenset({"subscribe"}), answer=Answer("help")),
+        rule("greeting", inputs=frozenset({"subscribe"}), answer=Answer("help")),
         rule("clinic", "clinic", match="exact", inputs=frozenset({"subscribe"})),
     ]
     assert winner(rules, "qrscene_clinic", kind="subscribe") == "clinic"
     assert winner(rules, "clinic", kind="subscribe") == "clinic"
-    assert winner(rules, "qrscene_ward", kind="subscribe") == "welcome"
-    assert winner(rules, "", kind="subscribe") == "welcome"
+    assert winner(rules, "qrscene_ward", kind="subscribe") == "greeting"
+    assert winner(rules, "", kind="subscribe") == "greeting"
     # "*" ranks as the least specific mode, but priority still comes first.
-    assert winner([replace(rules[0], priority=1), rules[1]], "qrscene_clinic", kind="subscribe") == "welcome"
+    assert winner([replace(rules[0], priority=1), rules[1]], "qrscene_clinic", kind="subscribe") == "greeting"
 
 
 def test_wildcard_respects_enabled_and_window() -> None:
@@ -699,7 +702,7 @@ FULL_EXAMPLE: list[dict[str, Any]] = [
         "urgent": False,
     },
     {
-        "id": "welcome",
+        "id": "greeting",
         "name": "欢迎",
         "keywords": [],
         "match": "exact",
@@ -759,8 +762,8 @@ def test_topics_lists_typable_non_urgent_rules_by_priority() -> None:
         rule("off", "关闭", enabled=False),
         rule("regex", r"肌酐\d+", match="regex"),
         rule("menu", "MENU_SOY", inputs=frozenset({"click"})),
-        rule("welcome", inputs=frozenset({"subscribe"}), answer=Answer("help")),
-        rule("help", "帮助", answer=Answer("help")),
+        rule("greeting", inputs=frozenset({"subscribe"}), answer=Answer("help")),
+        rule("topics", "帮助", answer=Answer("help")),
         rule("expired", "义诊", window=closed),
     ]
     compiled = compile_rules(rules, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask
 
 from bot import create_app
 from bot.config import Config
+from bot.intake import CONTINUED
 from bot.ruleset import RuleSet
 from bot.simulator import message_xml, read_reply
 from bot.store import Store
@@ -44,6 +46,7 @@ def test_survey_words_answer_tracked_link(wechat: WeChat, config: Config, text: 
     assert "o_follower_1" not in reply.articles[0][2]
 
 
+@pytest.mark.usefixtures("frozen_now")  # the clicks and the count read back fall in one day
 def test_survey_redirect_counts_pseudonymously(wechat: WeChat, client: Any, config: Config, store: Store,
                                                app: Flask) -> None:
     link = wechat.send("问卷").articles[0][2]
@@ -60,6 +63,18 @@ def test_survey_redirect_counts_pseudonymously(wechat: WeChat, client: Any, conf
     assert all(b"o_follower" not in k for k in store.redis.scan_iter(match=store.prefix + "*"))
 
 
+@pytest.mark.usefixtures("frozen_now")  # the clicks and the count read back fall in one day
+def test_a_head_request_is_redirected_but_not_counted(wechat: WeChat, client: Any, config: Config, store: Store,
+                                                      app: Flask) -> None:
+    path = wechat.send("问卷").articles[0][2].removeprefix(config.account.public_base_url)
+    day = app.extensions["wxbot"].ctx.today()
+    res = client.head(path)  # a link preview
+    assert res.status_code == 302 and res.headers["Location"] == config.survey.url
+    assert store.survey_clicks(day) == (0, 0)
+    assert client.get(path).status_code == 302
+    assert store.survey_clicks(day) == (1, 1)
+
+
 def test_urgent_outranks_everything(wechat: WeChat, config: Config) -> None:
     reply = wechat.send("我发烧了想问干细胞")
     assert reply.kind == "text" and "就医" in reply.text and config.account.contact in reply.text
@@ -73,10 +88,15 @@ def test_voice_recognition_and_menu_click(wechat: WeChat, config: Config) -> Non
     assert read_reply(wechat.account, res.data.decode()).articles[0][0].startswith("大豆")
     survey = wechat.event("CLICK", "MENU_SURVEY")
     assert survey.kind == "news" and survey.articles[0][0] == config.survey.title
-    assert "问卷" not in wechat.send("MENU_SURVEY").text  # a click key typed as text is not a click
+    menu = wechat.event("CLICK", "MENU_HELP")
+    assert menu.kind == "text" and "发送“干细胞”" in menu.text
+    # A click key typed as text is not a click. (Not MENU_SURVEY: it contains the survey keyword "survey".)
+    typed = wechat.send("MENU_HELP")
+    assert typed.kind == "text" and typed.articles == () and typed.text == config.webhook.default_reply
 
 
-@pytest.mark.parametrize("text", ["帮助", "菜单", "?", "？", "HELP", "menu"])
+@pytest.mark.parametrize("text", ["帮助", "菜单", "?", "？", "HELP", "menu",
+                                  "帮助？", "幫助", "菜單", "目錄", "help?", "帮助~", "【帮助】"])
 def test_help_lists_topics_generated_from_rules(wechat: WeChat, text: str) -> None:
     reply = wechat.send(text)
     assert "发送“干细胞”" in reply.text and "发送“问卷”" in reply.text and "提问" in reply.text
@@ -89,6 +109,53 @@ def test_subscribe_welcome(wechat: WeChat, config: Config) -> None:
     assert config.account.public_base_url + "/s/" in reply.text and "提问" in reply.text
 
 
+FEVER_RULE = {"id": "fever", "name": "发热", "urgent": True, "keywords": ["发烧"],
+              "answer": {"kind": "text", "texts": ["请立即就医。"]}}  # a rule set keeps an urgent rule
+
+
+def test_help_and_welcome_list_only_topics_whose_window_is_open(monkeypatch: pytest.MonkeyPatch, config: Config,
+                                                                 store: Store) -> None:
+    import bot
+
+    t0 = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
+    now = [t0]
+    monkeypatch.setattr(bot, "_utcnow", lambda: now[0])
+    app = create_app(config=config, store=store)
+    try:
+        app.extensions["wxbot"].ctx.services["rules"].import_yaml(yaml.safe_dump({"rules": [
+            {"id": "ended", "name": "已结束的义诊", "keywords": ["义诊"],
+             "window": {"end": (t0 - timedelta(hours=1)).isoformat()}, "answer": {"kind": "text", "texts": ["已结束"]}},
+            {"id": "later", "name": "即将开始的讲座", "keywords": ["讲座"],
+             "window": {"start": (t0 + timedelta(hours=1)).isoformat()}, "answer": {"kind": "text", "texts": ["讲座"]}},
+            {"id": "always", "name": "门诊时间", "keywords": ["门诊时间"], "answer": {"kind": "text", "texts": ["门诊"]}},
+            FEVER_RULE,
+        ]}, allow_unicode=True))
+        wx = WeChat(app.test_client(), config)
+        for reply in (wx.send("帮助"), wx.event("subscribe")):
+            assert "发送“门诊时间”" in reply.text
+            assert "义诊" not in reply.text and "讲座" not in reply.text
+        now[0] = t0 + timedelta(hours=2)  # the lecture's window opens: the cached list follows
+        later = wx.event("subscribe", openid="o_follower_2")  # another follower: not a retry of the first event
+        assert "发送“讲座”" in wx.send("帮助").text and "发送“讲座”" in later.text
+        assert "义诊" not in wx.send("帮助").text
+    finally:
+        app.extensions["wxbot"].close()
+
+
+def test_welcome_with_many_topics_fits_one_passive_reply(app: Flask, wechat: WeChat, config: Config) -> None:
+    many = [{"id": f"topic-{i:03d}", "name": f"肾移植术后第{i}个常见问题的详细解答", "keywords": [f"话题{i}"],
+             "answer": {"kind": "text", "texts": ["示例"]}} for i in range(200)]
+    app.extensions["wxbot"].ctx.services["rules"].import_yaml(yaml.safe_dump({"rules": [*many, FEVER_RULE]},
+                                                                             allow_unicode=True))
+    reply = wechat.event("subscribe")
+    assert len(reply.text.encode("utf-8")) <= 2047 and not reply.text.endswith(CONTINUED)
+    assert "发送“话题0”" in reply.text and "……" in reply.text and "提问" in reply.text
+    assert reply.text.endswith(config.survey.invitation + "\n参与问卷：" + config.account.public_base_url
+                               + "/s/" + reply.text.rsplit("/s/", 1)[1])
+    assert len(wechat.send("帮助").text.encode("utf-8")) <= 2047
+
+
+@pytest.mark.usefixtures("frozen_now")  # the hits and the count read back fall in one day
 def test_stats_and_unmatched_are_counted_once_and_scrubbed(wechat: WeChat, store: Store, app: Flask) -> None:
     xml = message_xml(wechat.account, "o_1", text="问卷", msg_id=9001)
     wechat.post(xml)

@@ -1,0 +1,347 @@
+"""Rules that could hurt the service: runaway regexes, urgent rules that cannot be sent, no urgent rule at all,
+ids that collide with the built-in counters, undecodable input (bot.rules validation and matching, bot.ruleset)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot import rules as engine
+from bot.config import Config
+from bot.rules import (
+    REGEX_TEXT_CHARS,
+    RESERVED_IDS,
+    Answer,
+    CompiledRules,
+    Rule,
+    RuleError,
+    compile_rules,
+    normalize,
+    parse_rules,
+)
+from bot.ruleset import RuleBook, RuleSet
+from bot.store import Store
+from bot.wechat import fits_passive
+from handlers.replies import urgent_text
+
+NOW = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parent.parent
+URGENT = {"id": "urgent-fever", "name": "发热", "urgent": True, "keywords": ["发烧"],
+          "answer": {"kind": "text", "texts": ["请立即就医。"]}}
+
+
+def rule_dict(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": "r", "name": "规则", "keywords": ["豆浆"], "answer": {"kind": "survey"}}
+    data.update(overrides)
+    return data
+
+
+def errors_of(*items: dict[str, Any], **kw: Any) -> tuple[str, ...]:
+    with pytest.raises(RuleError) as info:
+        parse_rules(list(items), article_ids={"soy"}, **kw)
+    return info.value.errors
+
+
+# --------------------------------------------------------------------------------------------------
+# 1. Regexes that backtrack catastrophically
+
+# Each of these used to pass validation and kept `re` busy for more than 10 s on a 60-character message.
+RUNAWAY = [
+    (r"(?:a+){16}b", "a" * 60),
+    (r"(.*){8}x", "a" * 60),
+    (r".*.*.*.*.*.*.*.*x", "a" * 60),
+    (r"(?:\d+){2,16}x", "1" * 60),
+    (r"\d*\d*\d*\d*\d*\d*\d*\d*\d*\d*z", "1" * 60),
+    (r"(?:.*,){12}x", "," * 60),
+    (r"肌酐(?:\d+\.?){8}高", "肌酐" + "1" * 60),
+]
+
+
+@pytest.mark.parametrize(("pattern", "message"), RUNAWAY)
+def test_runaway_regexes_are_refused_naming_the_keyword(pattern: str, message: str) -> None:
+    errors = errors_of(rule_dict(match="regex", keywords=["肌酐\\d+", pattern]))
+    assert any(e.startswith("rules[0].keywords[1]: regex could backtrack catastrophically") for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        (r"(\d+\.?)+", "a quantifier inside a repeated group"),
+        (r"(?:ab?){2}", "a quantifier inside a repeated group"),
+        (r"a.*b.*c.*d", "3 unbounded quantifiers"),
+        (r"a.{0,50}b.{0,50}c.{0,50}d", "3 unbounded quantifiers"),  # more than 16 repeats count as unbounded
+        (r"(?:x.*|y)z.*w.*", "3 unbounded quantifiers"),
+        (r"(?<=\d+)x", "regex does not compile"),  # variable-width lookbehind: sre refuses it
+    ],
+)
+def test_refusals_say_why(pattern: str, why: str) -> None:
+    [error] = errors_of(rule_dict(match="regex", keywords=[pattern]))
+    assert error.startswith("rules[0].keywords[0]: ") and why in error
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"(?<!诊)断药",
+        r"发热(?!门诊)",
+        r"肌酐\d+(\.\d+)?",  # an optional group may hold a quantifier: it is tried at most once
+        r"(?:\d{3}-)+\d+",  # fixed counts inside a repeat
+        r"肌酐.*\d+",
+        r"(?:肌酐\d+|尿酸\d+|尿素\d+)",  # alternatives count apart
+        r"(他克莫司|fk506)浓度\d*",
+        r"(发烧|发热)+",
+    ],
+)
+def test_useful_regexes_are_still_accepted(pattern: str) -> None:
+    assert parse_rules([rule_dict(match="regex", keywords=[pattern])], article_ids=set())
+
+
+def test_lookarounds_match_as_written() -> None:
+    compiled = compile_rules([
+        Rule(id="missed", name="断药", keywords=(r"(?<!诊)断药",), match="regex", answer=Answer("survey")),
+        Rule(id="fever", name="发热", keywords=(r"发热(?!门诊)",), match="regex", answer=Answer("survey")),
+    ], 1)
+    assert [m.rule.id for m in compiled.match_all("我断药两天了", "text", NOW)] == ["missed"]
+    assert compiled.match("诊断药物过敏", "text", NOW) is None
+    assert [m.rule.id for m in compiled.match_all("發熱三天", "text", NOW)] == ["fever"]  # Traditional as before
+    assert compiled.match("发热门诊几点开门", "text", NOW) is None
+
+
+def unchecked(*rules: Rule) -> CompiledRules:
+    """Compiled without validation: what a worker would run if a bad pattern slipped past the validator."""
+    return CompiledRules(rules, 1)
+
+
+def regex_rule(rule_id: str, pattern: str, **fields: Any) -> Rule:
+    return Rule(id=rule_id, name=rule_id, keywords=(pattern,), match="regex", answer=Answer("survey"), **fields)
+
+
+@pytest.mark.parametrize(("pattern", "message"), RUNAWAY)
+def test_runaway_regexes_that_slip_through_do_not_hang_matching(pattern: str, message: str) -> None:
+    compiled = unchecked(regex_rule("runaway", pattern))
+    assert compiled.match(message, "text", NOW) is None
+    assert compiled.match_all(message, "text", NOW) == []
+
+
+def test_a_regex_over_its_time_budget_does_not_match_and_is_logged_by_id_only(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # (a|a)+$ needs 2^n steps to fail on n letters and an end mark; sre and `regex` alike.
+    message = "a" * 22 + "b"  # normalize() would strip a final "!"
+    compiled = unchecked(regex_rule("slow", "(a|a)+$", priority=1),
+                         Rule(id="letters", name="letters", keywords=("aaa",), answer=Answer("survey")))
+    with caplog.at_level(logging.WARNING, logger="bot.rules"):
+        m = compiled.match(message, "text", NOW)
+        everything = compiled.match_all(message, "text", NOW)
+    assert m is not None and m.rule.id == "letters"  # the runaway rule simply does not match
+    assert [x.rule.id for x in everything] == ["letters"]
+    warnings = [r for r in caplog.records if r.name == "bot.rules"]
+    assert len(warnings) == 2 and all("slow" in r.getMessage() for r in warnings)
+    assert not any("aaaa" in r.getMessage() or "aaaa" in str(r.args) for r in caplog.records)
+
+
+def test_regex_rules_see_only_the_first_characters_of_a_long_message() -> None:
+    compiled = compile_rules([regex_rule("creatinine", r"肌酐\d+")], 1)
+    near = "好" * (REGEX_TEXT_CHARS - 10) + "肌酐120"
+    assert (m := compiled.match(near, "text", NOW)) is not None and m.matched == "肌酐120"
+    assert compiled.match("好" * REGEX_TEXT_CHARS + "肌酐120", "text", NOW) is None
+    # literal keywords still see the whole message
+    literal = compile_rules([Rule(id="c", name="c", keywords=("肌酐",), answer=Answer("survey"))], 1)
+    assert literal.match("好" * REGEX_TEXT_CHARS + "肌酐120", "text", NOW) is not None
+
+
+def test_regex_keywords_are_compiled_with_the_regex_package() -> None:
+    import regex
+
+    compiled = compile_rules([regex_rule("creatinine", r"肌酐\d+")], 1)
+    assert all(isinstance(c[1], regex.Pattern) for c in compiled._regexes)
+
+
+def test_the_regex_package_is_pinned() -> None:
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    import regex
+
+    assert pins["regex"] == regex.__version__
+
+
+# --------------------------------------------------------------------------------------------------
+# 2 and 3. Urgent rules: a text, and one that fits with the urgent wrapper
+
+
+@pytest.mark.parametrize("answer", [{"kind": "survey"}, {"kind": "help"}, {"kind": "article", "article_id": "soy"}])
+def test_urgent_rule_must_answer_with_text(answer: dict[str, Any]) -> None:
+    errors = errors_of(URGENT, rule_dict(urgent=True, answer=answer))
+    assert errors == (
+        f"rules[1].answer.kind: urgent rules must answer with kind 'text' (the urgent reply wraps a text with care "
+        f"guidance and the department's contact), got {answer['kind']!r}",
+    )
+
+
+def test_urgent_rule_built_in_code_must_answer_with_text() -> None:
+    with pytest.raises(RuleError) as info:
+        compile_rules([Rule(id="fever", name="发热", keywords=("发烧",), urgent=True, answer=Answer("survey"))], 1)
+    assert info.value.errors[0].startswith("rules[0].answer.kind: urgent rules must answer with kind 'text'")
+
+
+def sized(n: int) -> str:
+    """A text of exactly n UTF-8 bytes (mostly CJK)."""
+    text = "啊" * (n // 3) + "a" * (n % 3)
+    assert len(text.encode()) == n
+    return text
+
+
+@pytest.fixture
+def ruleset(store: Store, base_config: Config) -> RuleSet:
+    return RuleSet(store, base_config)
+
+
+def test_urgent_text_is_validated_with_the_urgent_wrapper_around_it(ruleset: RuleSet, base_config: Config) -> None:
+    overhead = len(urgent_text("", base_config).encode())
+    assert overhead > 100  # guidance and the department's contact
+    budget = 2047 - overhead
+    fits = dict(URGENT, answer={"kind": "text", "texts": [sized(budget)]})
+    [r] = ruleset.validate([fits])
+    assert fits_passive(urgent_text(r.answer.texts[0], base_config))
+
+    for size in (budget + 1, 2047):
+        with pytest.raises(RuleError) as info:
+            ruleset.validate([dict(URGENT, answer={"kind": "text", "texts": ["短", sized(size)]})])
+        assert info.value.errors == (
+            f"rules[0].answer.texts[1]: {size} bytes in UTF-8; urgent replies add {overhead} bytes of guidance and "
+            f"the department's contact, so urgent texts allow at most {budget}",
+        )
+    # not urgent: the whole limit
+    assert ruleset.validate([URGENT, rule_dict(answer={"kind": "text", "texts": [sized(2047)]})])
+
+
+def test_urgent_budget_follows_the_configured_contact(store: Store, base_config: Config) -> None:
+    longer = replace(base_config, account=replace(base_config.account, contact=base_config.account.contact + "啊" * 100))
+    text = sized(2047 - len(urgent_text("", base_config).encode()))
+    item = dict(URGENT, answer={"kind": "text", "texts": [text]})
+    assert RuleSet(store, base_config).validate([item])
+    with pytest.raises(RuleError) as info:
+        RuleSet(store, longer).validate([item])
+    assert info.value.errors[0].startswith("rules[0].answer.texts[0]: ")
+    assert not fits_passive(urgent_text(text, longer))
+
+
+def test_parse_rules_takes_the_overhead() -> None:
+    item = dict(URGENT, answer={"kind": "text", "texts": [sized(2000)]})
+    assert parse_rules([item], article_ids=set())  # the rules module alone cannot know the wrapper
+    errors = errors_of(item, urgent_overhead=48)
+    assert errors[0].endswith("urgent texts allow at most 1999")
+
+
+# --------------------------------------------------------------------------------------------------
+# 4. At least one enabled urgent rule
+
+
+NO_URGENT = [
+    [],
+    [rule_dict()],
+    [dict(URGENT, enabled=False), rule_dict()],
+]
+
+
+@pytest.mark.parametrize("items", NO_URGENT)
+def test_rules_without_an_enabled_urgent_rule_are_refused(ruleset: RuleSet, store: Store,
+                                                          items: list[dict[str, Any]]) -> None:
+    version = store.rules_version()
+    with pytest.raises(RuleError) as info:
+        ruleset.replace(items)
+    assert info.value.errors[0].startswith("rules: at least one enabled urgent rule is required")
+    assert store.rules_version() == version
+    assert ruleset.replace(items, allow_no_urgent=True) > version
+
+
+def test_import_yaml_refuses_no_urgent_rule_unless_allowed(ruleset: RuleSet) -> None:
+    with pytest.raises(RuleError, match="at least one enabled urgent rule"):
+        ruleset.import_yaml("rules: []\n")
+    ruleset.import_yaml("rules: []\n", allow_no_urgent=True)
+    assert ruleset.current().rules == ()
+    ruleset.import_yaml(yaml.safe_dump({"rules": [URGENT]}, allow_unicode=True))
+    assert [r.id for r in ruleset.current().rules] == ["urgent-fever"]
+
+
+def test_cli_import_refuses_no_urgent_rule_unless_flagged(runner: Any, tmp_path: Path, store: Store) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("rules: []\n", encoding="utf-8")
+    assert runner.invoke(args=["rules", "export"]).exit_code == 0  # seeds the rules
+    version = store.rules_version()
+    result = runner.invoke(args=["rules", "import", str(empty)])
+    assert result.exit_code == 1 and "rules: at least one enabled urgent rule is required" in result.output
+    assert "--allow-no-urgent" in result.output and store.rules_version() == version
+    result = runner.invoke(args=["rules", "import", "--allow-no-urgent", str(empty)])
+    assert result.exit_code == 0, result.output
+    assert store.rules_version() > version and yaml.safe_load(runner.invoke(args=["rules", "export"]).output) == {
+        "rules": []}
+
+
+# --------------------------------------------------------------------------------------------------
+# 5. Ids the statistics use for built-in replies
+
+
+@pytest.mark.parametrize("rule_id", sorted(RESERVED_IDS))
+def test_ids_of_built_in_counters_are_refused(rule_id: str) -> None:
+    [error] = errors_of(rule_dict(id=rule_id))
+    assert error.startswith(f"rules[0].id: {rule_id!r} is reserved")
+    with pytest.raises(RuleError, match=r"rules\[0\]\.id: .* is reserved"):
+        compile_rules([Rule(id=rule_id, name="x", keywords=("豆浆",), answer=Answer("survey"))], 1)
+
+
+def test_reserved_ids_cover_every_counter_the_handlers_use() -> None:
+    counted = set()
+    for path in (ROOT / "handlers").glob("*.py"):
+        counted |= set(re.findall(r'hit_effect\(\s*"rules",\s*"([^"]+)"', path.read_text(encoding="utf-8")))
+    assert counted and counted <= RESERVED_IDS
+
+
+# --------------------------------------------------------------------------------------------------
+# 6. Undecodable input (lone surrogates, as from a shell argument that is not UTF-8)
+
+
+def test_lone_surrogates_normalize_to_the_replacement_character() -> None:
+    assert normalize("\udcff\udcfe问卷") == "问卷"  # U+FFFD is a symbol: stripped at the edges like emoji
+    assert normalize("问\udcff卷") == "问\ufffd卷"
+    assert normalize(normalize("问\udcff卷")) == normalize("问\udcff卷")
+    normalize("\ud800" * 3 + "發燒").encode("utf-8")  # always valid UTF-8
+
+
+def test_matching_survives_lone_surrogates() -> None:
+    compiled = compile_rules([
+        Rule(id="survey", name="问卷", keywords=("问卷",), answer=Answer("survey")),
+        Rule(id="exact", name="复查", keywords=("复查",), match="exact", answer=Answer("survey")),
+        Rule(id="creatinine", name="肌酐", keywords=(r"肌酐\d+",), match="regex", answer=Answer("survey")),
+    ], 1)
+    m = compiled.match("\udcff\udcfe问卷", "text", NOW)
+    assert m is not None and m.rule.id == "survey" and m.matched == "问卷"
+    m = compiled.match("发\udcff烧问卷", "text", NOW)
+    assert m is not None and m.span == (3, 5) and m.matched == "问卷"
+    assert [x.rule.id for x in compiled.match_all("\udcff问卷肌酐1\ud800", "text", NOW)] == ["survey", "creatinine"]
+    assert compiled.match("复查\udcff", "text", NOW) is not None
+    assert compiled.match("\ud800", "text", NOW) is None
+
+
+def test_rules_test_explains_an_undecodable_argument(base_config: Config) -> None:
+    book = RuleBook.build(base_config.seed_rules, 1)  # what `python -m bot rules test` asks first
+    [first, *_] = book.explain("\udcff\udcfe问卷", "text", NOW)
+    assert first.rule.id == "survey"
+
+
+def test_keywords_with_lone_surrogates_are_refused() -> None:
+    [error] = errors_of(rule_dict(keywords=["问\udcff卷"]))
+    assert error == "rules[0].keywords[0]: contains characters that are not valid text (lone surrogates)"
+    [error] = errors_of(rule_dict(match="regex", keywords=["问\udcff卷"]))
+    assert error == "rules[0].keywords[0]: contains characters that are not valid text (lone surrogates)"
+
+
+def test_utf8_key_and_span_take_surrogates() -> None:
+    key = engine._utf8_key("a\udcffb")
+    assert engine._char_span("a\udcffb", key, len("a\udcff".encode("utf-8", "surrogatepass")), 1) == (2, 3)
