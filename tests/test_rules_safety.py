@@ -4,6 +4,7 @@ ids that collide with the built-in counters, undecodable input (bot.rules valida
 from __future__ import annotations
 
 import logging
+import random
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from bot.rules import (
     CompiledRules,
     Rule,
     RuleError,
+    _required_chars,
     compile_rules,
     normalize,
     parse_rules,
@@ -30,6 +32,7 @@ from bot.ruleset import RuleBook, RuleSet
 from bot.store import Store
 from bot.wechat import fits_passive
 from handlers.replies import urgent_text
+from tests import test_urgent
 
 NOW = datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
@@ -345,3 +348,36 @@ def test_keywords_with_lone_surrogates_are_refused() -> None:
 def test_utf8_key_and_span_take_surrogates() -> None:
     key = engine._utf8_key("a\udcffb")
     assert engine._char_span("a\udcffb", key, len("a\udcff".encode("utf-8", "surrogatepass")), 1) == (2, 3)
+
+
+# -- the character prefilter in front of regex searches ------------------------------------------------
+
+
+@pytest.mark.parametrize(("pattern", "needs"), [
+    ("寒战|体温升高", {"寒", "体"}),
+    ("[发低高][烧热]", {"发", "低", "高"}),
+    ("(?<!没有)漏[服吃]", {"漏"}),
+    ("a?b", {"b"}),
+    ("(?:a|b*)c", {"c"}),
+    ("[^abc]x", {"x"}),
+    (r"\d+", None),
+    ("(?i)abc", None),  # case-insensitive: a literal may match another character
+    ("(?:a|)b?", None),
+    (r"\p{Han}", None),  # syntax only the regex package knows: always searched
+])
+def test_required_characters_of_a_regex(pattern: str, needs: set[str] | None) -> None:
+    assert _required_chars(pattern) == (None if needs is None else frozenset(needs))
+
+
+def test_the_prefilter_never_changes_what_matches(config: Config) -> None:
+    """match() skips regex searches by the prefilter; match_all(), the reference, never does."""
+    book = compile_rules(config.seed_rules, 1)
+    rnd = random.Random(7)
+    alphabet = sorted({c for r in config.seed_rules for k in r.keywords for c in k if not c.isascii()} | set("0123456789.度"))
+    texts = [t for t, _ in test_urgent.URGENT] + list(test_urgent.NOT_URGENT)
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 12))) for _ in range(3000)]
+    now = datetime.now(UTC)
+    for text in texts:
+        fast = book.match(text, "text", now)
+        reference = book.match_all(text, "text", now)
+        assert (fast.rule.id if fast else None) == (reference[0].rule.id if reference else None), text
