@@ -92,3 +92,12 @@ def test_embedded_redis_stops_on_close_with_clients_connected_and_keeps_data(tmp
             assert reader.get("kept") == b"1"
     finally:
         again.close()
+
+
+def test_embedded_redis_stops_even_when_its_final_save_fails(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "data")
+    pid = server._server.pid
+    with redis.Redis.from_url(server.url) as client:
+        client.config_set("dir", "/proc")  # no RDB can be written there: SHUTDOWN SAVE is refused
+    server.close()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
