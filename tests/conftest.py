@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +63,30 @@ def fake_wechat(base_config: Config) -> Iterator[Any]:
 
 @pytest.fixture
 def config(base_config: Config, fake_wechat: Any) -> Config:
-    """The sample config pointed at the fake WeChat API, with a fast reply deadline for tests."""
+    """The sample config pointed at the fake WeChat API.
+
+    It keeps the sample's reply deadline (4 s): a handler expected to answer in time must not miss it on a
+    loaded machine. A slow handler's budget also counts from the push's timestamp, which names only the
+    second it was sent, so a 0.5 s deadline left it as little as `intake.MIN_WAIT` (0.1 s). A test that
+    needs a missed deadline blocks its handler until the reply is in, and may shorten the deadline itself.
+    """
     wechat = replace(base_config.wechat, app_secret=APP_SECRET, api_base_url=fake_wechat.url,
                      api_timeout_seconds=2.0)
-    return replace(base_config, wechat=wechat, webhook=replace(base_config.webhook, reply_deadline_seconds=0.5))
+    return replace(base_config, wechat=wechat)
+
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Stops the clock of the apps built after it at this instant (use it before `app`: `usefixtures`).
+
+    For a test that counts per day or works out when the next post is due: run across midnight (Asia/Shanghai)
+    or a schedule's slot, it would otherwise see two days or two slots.
+    """
+    import bot
+
+    now = datetime.now(UTC)
+    monkeypatch.setattr(bot, "_utcnow", lambda: now)
+    return now
 
 
 @pytest.fixture
@@ -135,16 +156,18 @@ def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]
 
     import requests
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
     env.update(REDIS_URL=redis_url, BOT_REDIS_PREFIX=store.prefix, BOT_CONFIG=str(ROOT / "config.yaml"),
                WECHAT_API_BASE_URL=fake_wechat.url, WECHAT_APP_SECRET=APP_SECRET)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-         "--log-level", "warning", "--no-control-socket"],
-        cwd=ROOT, env=env)
+    # gunicorn gets the socket already bound: a port found free, closed and bound again later could be taken
+    # meanwhile (by any process's outgoing connection), and gunicorn would exit after its bind retries.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"fd://{listener.fileno()}",
+             "--workers", "2", "--log-level", "warning", "--no-control-socket"],
+            cwd=ROOT, env=env, pass_fds=(listener.fileno(),))
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -160,26 +183,51 @@ def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # never leave it running (nor its Popen unreaped)
+            proc.kill()
+            proc.wait()
+            raise
 
 
 # -- questions and reply posts (issue 4) ---------------------------------------------------------------
 
 
 @pytest.fixture
-def qa_api(config: Config, store: Store) -> Any:
-    """An API client on the fake WeChat server that gives up quickly and never sleeps between retries."""
+def qa_api(config: Config, store: Store, fake_wechat: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An API client on the fake WeChat server that never sleeps between retries.
+
+    Its timeout is generous: on a loaded machine a short one turns a slow answer into "WeChat did not answer",
+    which the publisher rightly treats as an outcome it cannot know. Only while the test makes the fake hold
+    requests (from a `delay` fault until `release_delays` leaves none) does it give up after 0.5 s, so those
+    tests stay quick.
+    """
     from bot.api import WeChatAPI
 
-    return WeChatAPI(config.wechat.app_id, APP_SECRET, store, config.wechat.api_base_url, timeout=0.5,
-                     max_retries=2, sleep=lambda seconds: None)
+    api = WeChatAPI(config.wechat.app_id, APP_SECRET, store, config.wechat.api_base_url, timeout=5.0,
+                    max_retries=2, sleep=lambda seconds: None)
+    state = fake_wechat.state
+    inject, release_delays = state.inject, state.release_delays
+
+    def inject_shortening(path: str, **fault: Any) -> Any:
+        if fault.get("delay"):
+            api.timeout = 0.5
+        return inject(path, **fault)
+
+    def release_restoring() -> None:
+        release_delays()
+        if not any(f.delay for f in state.faults()):  # later delays wait again: keep giving up quickly then
+            api.timeout = 5.0
+
+    monkeypatch.setattr(state, "inject", inject_shortening)
+    monkeypatch.setattr(state, "release_delays", release_restoring)
+    return api
 
 
 @pytest.fixture
 def posts(config: Config, store: Store, qa_api: Any) -> Any:
     """The editors' service (questions, batches, posts, publishing) on the fake WeChat server."""
-    from datetime import UTC, datetime
-
     from bot.posts import PostService
 
     return PostService(config, store, qa_api, lambda: datetime.now(UTC))

@@ -13,6 +13,8 @@ from bot.config import Config
 from bot.store import Store
 from tests.conftest import APP_SECRET
 
+HOLD_TIMEOUT = 0.3  # for a call the fake holds (a `delay` fault): the client must give up; no other call gets it
+
 
 def make_api(config: Config, store: Store, fake: Any, *, secret: str = APP_SECRET, timeout: float = 2.0,
              sleeps: list[float] | None = None) -> WeChatAPI:
@@ -90,7 +92,15 @@ def test_wrong_secret_is_a_config_error(config: Config, store: Store, fake_wecha
 def test_timeouts_and_5xx_are_retried_with_backoff_on_idempotent_calls(config: Config, store: Store,
                                                                        fake_wechat: Any) -> None:
     sleeps: list[float] = []
-    api = make_api(config, store, fake_wechat, timeout=0.3, sleeps=sleeps)
+
+    def backoff(seconds: float) -> None:
+        sleeps.append(seconds)
+        # Only the third attempt meets the held request and must give up soon; a short timeout on the others
+        # would turn a slow answer on a loaded machine into a timeout, and a fourth failure.
+        api.timeout = HOLD_TIMEOUT if len(sleeps) == 2 else 2.0
+
+    api = WeChatAPI(config.wechat.app_id, APP_SECRET, store, fake_wechat.url, timeout=2.0, max_retries=3,
+                    sleep=backoff)
     _ = api.access_token
     for fault in ({"http_status": 502}, {"errcode": -1}, {"delay": 5}):
         fake_wechat.state.inject("/cgi-bin/media/uploadimg", **fault)
@@ -108,8 +118,8 @@ def test_sends_are_not_repeated_when_wechat_may_have_acted(config: Config, store
                                                            fault: dict[str, Any], code: int) -> None:
     """A customer-service send (or submit, sendall) that timed out may have been delivered: no second copy."""
     sleeps: list[float] = []
-    api = make_api(config, store, fake_wechat, timeout=0.3, sleeps=sleeps)
-    _ = api.access_token
+    _ = make_api(config, store, fake_wechat).access_token  # shared through Redis: not fetched under a short timeout
+    api = make_api(config, store, fake_wechat, timeout=HOLD_TIMEOUT if "delay" in fault else 2.0, sleeps=sleeps)
     fake_wechat.state.inject("/cgi-bin/message/custom/send", **fault)
     try:
         with pytest.raises(WeChatAPIError) as err:
@@ -132,8 +142,8 @@ def test_sends_are_repeated_when_wechat_refused_before_acting(config: Config, st
 
 
 def test_timeout_every_time_gives_up_with_timeout_code(config: Config, store: Store, fake_wechat: Any) -> None:
-    api = make_api(config, store, fake_wechat, timeout=0.2)
-    _ = api.access_token
+    _ = make_api(config, store, fake_wechat).access_token  # shared through Redis: not fetched under a short timeout
+    api = make_api(config, store, fake_wechat, timeout=HOLD_TIMEOUT)
     fake_wechat.state.inject("/cgi-bin/message/custom/send", delay=5, times=-1)
     try:
         with pytest.raises(WeChatAPIError) as err:

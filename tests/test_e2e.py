@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -52,18 +53,16 @@ def test_simulate_command_prints_reply(live_server: str, base_config: Config, fa
 
 
 def test_fake_wechat_command_masks_credentials_in_its_log() -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "fake-wechat", "--port", str(port), "--secret", "s3cret-value"],
+    # Port 0: the command binds a free port itself and names it (a port found free here could be taken
+    # by another process before the command binds it).
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "fake-wechat", "--port", "0", "--secret", "s3cret-value"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        assert f"127.0.0.1:{port}" in proc.stdout.readline()  # it is listening
-        base = f"http://127.0.0.1:{port}/cgi-bin"
+        listening = re.search(r"http://127\.0\.0\.1:([0-9]+) ", proc.stdout.readline())  # it is listening
+        assert listening, "the fake did not say where it listens"
+        base = f"http://127.0.0.1:{listening[1]}/cgi-bin"
         token = requests.get(f"{base}/token", timeout=10, params={
             "grant_type": "client_credential", "appid": "wxdev0000000000001", "secret": "s3cret-value"}).json()
         requests.post(f"{base}/message/custom/send", params={"access_token": token["access_token"]},

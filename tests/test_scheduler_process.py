@@ -41,6 +41,7 @@ def test_scheduler_starts_with_its_jobs_and_stops(redis_url: str, store: Store, 
     finally:
         watchdog.cancel()
         proc.kill()
+        proc.wait()  # reaped even after a failure (an unreaped Popen warns, failing a later test)
         if proc.stderr is not None:
             proc.stderr.close()
     log = "".join(lines)
