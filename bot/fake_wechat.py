@@ -262,6 +262,7 @@ class _PublishJob:
     polls: int = 0
     article_id: str | None = None
     article_urls: list[str] = field(default_factory=list)
+    finished_at: int = 0  # the PUBLISHJOBFINISH CreateTime: the same in every re-send, as WeChat's retries
 
     def get_response(self) -> JsonDict:
         """The /freepublish/get answer for this job in its current state (shape of the official samples)."""
@@ -1035,6 +1036,7 @@ class FakeWeChatState:
     def _finish_job(self, job: _PublishJob, status: int | None, fail_idx: Sequence[int] | None) -> None:
         job.status = job.planned_status if status is None else status
         job.fail_idx = list(job.planned_fail_idx if fail_idx is None else fail_idx)
+        job.finished_at = int(time.time())
         if job.status in (0, 5, 6):
             job.article_id = _new_id()
             self._article_ids.add(job.article_id)
@@ -1056,7 +1058,7 @@ class FakeWeChatState:
                 account = self._accounts.get(job.appid) or next(iter(self._accounts.values()))
                 xml = publish_event_xml(
                     account.original_id, job.publish_id, job.status, job.article_id, job.article_urls,
-                    job.fail_idx, int(time.time()),
+                    job.fail_idx, job.finished_at,
                 )
                 # WeChat encrypts for the account the event belongs to: its appid ends the ciphertext.
                 sender = _PushAccount(token, account.appid, aes_key or "", account.original_id)
