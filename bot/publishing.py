@@ -210,7 +210,7 @@ class Publisher:
             # Not repeated on a timeout or 5xx: a job WeChat took whose reply was lost would be published twice.
             result = self.api.post("freepublish/submit", data={"media_id": draft}, retry=False)
             publish_id = str(result["publish_id"])
-            self.store.map_publish_id(publish_id, pid)  # even if the lease is lost next, the event finds the post
+            self.store.map_publish_id(publish_id, pid, draft)  # even if the lease is lost next, the event finds it
             # The lease ends with the submit: polls take it again, one at a time.
             self._record(pid, owner, now, {"publish_id": publish_id, "polls": "0", "owner": "", "submitting": "",
                                            "lease_until": repr(_ts(now))}, score=_ts(now) + POLL_DELAYS[0])
@@ -220,7 +220,7 @@ class Publisher:
         except _SubmitInterrupted:
             self._error(pid, step, 0, f"the publishing process stopped during the {step} call", now)
             self._end_attempt(pid, owner, post, step, False, self._unknown_submit(
-                "the publishing process stopped during the call"), now)
+                "the publishing process stopped during the call", mass=step == "mass_send"), now)
         except PostContentError as exc:
             self._error(pid, step, 0, str(exc), now)
             self._end_attempt(pid, owner, post, step, False, f"{step}: {exc}", now)
@@ -262,10 +262,11 @@ class Publisher:
             raise
 
     @staticmethod
-    def _unknown_submit(cause: str) -> str:
-        return (f"submit: outcome unknown ({cause}); the post may be live. Check the published list (发表记录) on "
-                "the WeChat admin site (mp.weixin.qq.com): if the post is there, record its link with `posts "
-                "mark-published`; if not, reschedule it (the same draft is submitted again; edit it only after "
+    def _unknown_submit(cause: str, *, mass: bool = False) -> str:
+        where = "sent list (群发记录)" if mass else "published list (发表记录)"
+        return (f"{'mass send' if mass else 'submit'}: outcome unknown ({cause}); the post may be live. Check the "
+                f"{where} on the WeChat admin site (mp.weixin.qq.com): if the post is there, record its link with "
+                "`posts mark-published`; if not, reschedule it (the same draft is submitted again; edit it only after "
                 "`posts mark-not-published`)")
 
     def _end_attempt(self, pid: str, owner: str, post: Mapping[str, str], step: str, retry: bool, failure: str,
@@ -443,6 +444,10 @@ class Publisher:
             except WeChatAPIError as exc:
                 self._error(pid, "poll", exc.code, exc.message, now)
                 return pid  # polling (or an editor) finishes it
+        if event.publish_status == 0 and not url:
+            # Live, but without its link nobody can be told where it is: polling (or an editor) finishes it.
+            self._error(pid, "publish job", 0, "WeChat reported the post published but gave no article link", now)
+            return pid
         if self.finish(pid, event.publish_id, event.publish_status, article_id, url, now):
             self.follow_up(pid, now, limit=20)  # the rest (if any) on the scheduler's next tick
         return pid
@@ -452,9 +457,14 @@ class Publisher:
         post = self.store.post(pid)
         # A post without a publish_id reached here through the publish_id's mapping: its submit went through
         # but its publisher stopped before recording it (the post then failed as "outcome unknown").
-        if not post or not (post.get("publish_id") == publish_id
-                            or (not post.get("publish_id") and post.get("submitted_draft"))):
+        if not post:
             return False
+        if post.get("publish_id") != publish_id:
+            # Only the job of the draft WeChat may have used, never an older job's late event.
+            mapped = self.store.publish_mapping(publish_id)
+            if post.get("publish_id") or not post.get("submitted_draft") or mapped is None \
+                    or mapped != (pid, post["submitted_draft"]):
+                return False
         # A post failed without a final status (poll errors, an unknown submit) still takes its job's end.
         allowed = ("publishing",) if post.get("publish_status") else ("publishing", "failed")
         if status == 0:
@@ -465,9 +475,10 @@ class Publisher:
                 log.info("post %s published", pid)
             return done
         words = PUBLISH_STATUS.get(status, f"publish_status {status}")
+        # A final failure: the job is not live and its draft is used up, so nothing is pinned any more.
         done = self.store.update_post(pid, allowed, "failed", now=_ts(now), fields={
             "publish_status": str(status), "owner": "", "failure": f"publish job: {words} (publish_status {status})",
-            "publish_id": publish_id, "submitting": ""})
+            "publish_id": publish_id, "submitting": "", "submitted_draft": ""})
         if done:
             self._error(pid, "publish job", status, f"{words} (publish_status {status})", now)
             log.warning("post %s: publish job ended with status %d", pid, status)

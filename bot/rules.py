@@ -27,6 +27,7 @@ import logging
 import random
 import re
 import unicodedata
+import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -368,14 +369,22 @@ def _compile_regex(pattern: str) -> Any:
     return regex.compile(pattern, regex.V0)  # V0: the same syntax and semantics as `re`
 
 
+# A brace that opens no {m,n} repeat (fuzzy matching in `regex`), or a POSIX class: two engines, two readings.
+_TWO_READINGS: Final = re.compile(r"(?<!\\)\{(?![\d,])|\[:\^?[A-Za-z]+:\]")
+
+
 def _required_chars(pattern: str) -> frozenset[str] | None:
     """Characters of which every match must contain one, or None if that cannot be told.
 
     A search with a timeout costs ~1.7 µs even on a miss; most messages contain none of these
     characters, so most searches are skipped with one set test.
     """
+    if _TWO_READINGS.search(pattern):
+        return None  # read differently by the `regex` package that matches: always search
     try:
-        tree = _sre_parser.parse(pattern)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            tree = _sre_parser.parse(pattern)
     except Exception:  # syntax only the `regex` package knows: always search
         return None
     if tree.state.flags & (re.IGNORECASE | re.LOCALE):
@@ -559,10 +568,19 @@ def _regex_errors(pattern: str, path: str) -> list[str]:
         return [f"{path}: regex longer than {MAX_REGEX_CHARS} characters ({len(pattern)})"]
     if _has_surrogate(pattern):
         return [f"{path}: contains characters that are not valid text (lone surrogates)"]
+    # The checks below (and the prefilter in front of searches) read the standard library's parse tree,
+    # while matching uses the `regex` package: syntax the two read differently is refused.
+    if _TWO_READINGS.search(pattern):
+        return [f"{path}: POSIX classes like [[:digit:]] and fuzzy matching like {{e<=1}} are not supported; "
+                "write [0-9] or list the variants, and \\{ for a literal brace"]
     try:
-        re.compile(pattern)  # the safety walk below reads sre's parse tree, so sre must accept it
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)  # "possible nested set": read differently later
+            re.compile(pattern)  # the safety walk below reads sre's parse tree, so sre must accept it
         tree = _sre_parser.parse(pattern)
         compiled = _compile_regex(pattern)  # what matching uses
+    except FutureWarning as exc:
+        return [f"{path}: regex is ambiguous ({exc}); escape [ and ] meant literally"]
     except (re.error, regex.error, OverflowError, RecursionError) as exc:  # OverflowError: a{99999999999}
         return [f"{path}: regex does not compile: {exc}"]
     ic = bool(tree.state.flags & re.IGNORECASE)

@@ -57,7 +57,7 @@ key                                type      what
 {p}posts:scheduled                 zset      scheduled post ids, score = scheduled_at
 {p}posts:publishing                zset      publishing post ids, score = lease expiry or next poll
 {p}posts:finishing                 set       published posts whose askers are still being told
-{p}publish:{publish_id}            string    post id of a freepublish job
+{p}publish:{publish_id}            string    "post-id draft-media-id" of a freepublish job
 {p}mass:{msg_id}                   string    post id of a mass send (matched by MASSSENDJOBFINISH)
 {p}batch:slot:{schedule}:{epoch}   string    claim of one scheduled batch run: the post id it made,
                                              or ``claimed`` (TTL 30 days)
@@ -847,16 +847,25 @@ class Store:
     def post_errors(self, pid: str) -> list[dict[str, Any]]:
         return [json.loads(r) for r in self.redis.lrange(self.key("post", pid, "errors"), 0, -1)]
 
-    def map_publish_id(self, publish_id: str, pid: str) -> None:
-        self.redis.set(self.key("publish", publish_id), pid, ex=90 * 86400)
+    def map_publish_id(self, publish_id: str, pid: str, draft: str = "") -> None:
+        """Remember which post (and which of its drafts) a freepublish job is."""
+        self.redis.set(self.key("publish", publish_id), f"{pid} {draft}".rstrip(), ex=90 * 86400)
 
     def unmap_publish_id(self, publish_id: str) -> None:
         """A job retired for good (failed, a new attempt started): its late events no longer reach the post."""
         self.redis.delete(self.key("publish", publish_id))
 
     def post_for_publish_id(self, publish_id: str) -> str | None:
+        found = self.publish_mapping(publish_id)
+        return found[0] if found else None
+
+    def publish_mapping(self, publish_id: str) -> tuple[str, str] | None:
+        """(post id, draft media_id or "") of a freepublish job we submitted, if it is not retired."""
         raw = cast(bytes | None, self.redis.get(self.key("publish", publish_id)))
-        return raw.decode() if raw else None
+        if not raw:
+            return None
+        pid, _, draft = raw.decode().partition(" ")
+        return pid, draft
 
     def map_mass_msg_id(self, msg_id: str, pid: str) -> None:
         self.redis.set(self.key("mass", msg_id), pid, ex=90 * 86400)

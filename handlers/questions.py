@@ -13,7 +13,7 @@ from bot import messages as m
 from bot.posts import PostService
 from bot.questions import fold_words, question_body, with_pending_links
 from bot.rules import RuleMatch
-from bot.store import Effect
+from bot.store import Effect, StoreError
 from handlers.base import Context, Outcome, Router
 from handlers.urgent import guidance, urgent_match
 
@@ -25,6 +25,9 @@ class Asked:
     body: str  # the question itself (after the marker)
     text: str  # the whole message as received
     urgent: RuleMatch | None = None  # an urgent rule the message also matches: its guidance comes first
+
+
+NOT_SAVED = "系统繁忙，您的问题暂未保存，请稍后重新发送。"
 
 
 class ExplicitQuestion(Router):
@@ -45,18 +48,22 @@ class ExplicitQuestion(Router):
         asked: Asked = found
         service: PostService = ctx.services["posts"]
         asker = ctx.pseudonym(msg.openid)
-        received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
-                                        now=ctx.clock())
-        text = service.desk.reply(received)
-        effects: tuple[Effect, ...] = ()
-        if asked.urgent is not None:
-            # Symptoms first: the question waits for the next reply post, the follower must not. A reply
-            # longer than one passive message is split by the intake, the rest sent through the API.
-            text = f"{guidance(asked.urgent, ctx)}\n\n{text}"
-            # Counted as the urgent router counts it, once the intake applies a slow router's effects
-            # (today it applies only pure routers' effects).
-            effects = (ctx.store.hit_effect("rules", asked.urgent.rule.id, ctx.today()),)
-        return Outcome(m.TextReply(with_pending_links(ctx.store, asker, text)), effects)
+        if asked.urgent is None:
+            received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
+                                            now=ctx.clock())
+            return Outcome(m.TextReply(with_pending_links(ctx.store, asker, service.desk.reply(received))))
+        # Symptoms first: the question waits for the next reply post, the follower must not, and the
+        # guidance (from memory) must not depend on Redis taking the question. A reply longer than one
+        # passive message is split by the intake, the rest sent through the API.
+        first = guidance(asked.urgent, ctx)
+        effects: tuple[Effect, ...] = (ctx.store.hit_effect("rules", asked.urgent.rule.id, ctx.today()),)
+        try:
+            received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
+                                            now=ctx.clock())
+            text = with_pending_links(ctx.store, asker, f"{first}\n\n{service.desk.reply(received)}")
+        except StoreError:
+            text, effects = f"{first}\n\n{NOT_SAVED}", ()  # no Redis for the counter either
+        return Outcome(m.TextReply(text), effects)
 
 
 class UnmatchedQuestion(ExplicitQuestion):

@@ -1054,3 +1054,83 @@ def job_event(config: Config, publish_id: str, status: int, article_id: str = ""
     event = parse_message(xml.encode())
     assert isinstance(event, PublishJobFinishEvent)
     return event
+
+
+def test_a_retired_jobs_late_event_never_attaches_to_a_later_unknown_attempt(
+        posts: PostService, store: Store, fake_wechat: Any, config: Config,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The editor follows every failure message in turn; an old job's event must not reopen the post."""
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    real_update = store.update_post
+
+    def dies_recording_the_publish_id(p: str, *args: Any, **kwargs: Any) -> bool:
+        if (kwargs.get("fields") or {}).get("publish_id"):
+            raise Crash
+        return real_update(p, *args, **kwargs)
+
+    monkeypatch.setattr(store, "update_post", dies_recording_the_publish_id)
+    with pytest.raises(Crash):
+        posts.tick(now)  # job X taken by WeChat, not recorded on the post
+    monkeypatch.setattr(store, "update_post", real_update)
+    later = now + timedelta(seconds=LEASE_SECONDS + 1)
+    posts.tick(later)  # outcome unknown
+    [old_job] = [k.decode().rsplit(":", 1)[1] for k in store.redis.keys(store.key("publish", "*"))]
+    posts.schedule(pid, later)
+    posts.tick(later + timedelta(seconds=1))  # the same draft again: WeChat says it is gone
+    posts.mark_not_published(pid)  # the editor looked: X is not (yet) in the published list
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", delay=3.0)  # the next job is taken, its answer lost
+    try:
+        posts.schedule(pid, later)
+        posts.tick(later + timedelta(seconds=2))
+    finally:
+        fake_wechat.state.release_delays()
+    fake_wechat.state.wait_calls(2, "/cgi-bin/freepublish/submit")
+    pinned = store.post(pid)["submitted_draft"]  # type: ignore[index]
+    assert pinned
+    fake_wechat.state.finish_publish(old_job, 3)  # X fails after all, and its event arrives late
+    posts.publisher.on_event(job_event(config, old_job, 3))
+    post = store.post(pid)
+    assert post and post["status"] == "failed" and not post.get("publish_id") and post["submitted_draft"] == pinned
+    posts.schedule(pid, later)  # a reschedule reuses the pinned draft, which WeChat refuses as used: never doubled
+    posts.tick(later + timedelta(seconds=3))
+    assert status(store, pid) == "failed" and len(calls(fake_wechat, "freepublish/submit")) == 2  # X and the second
+
+
+def test_an_event_without_any_article_link_does_not_finish_the_post(posts: PostService, store: Store,
+                                                                    fake_wechat: Any, config: Config,
+                                                                    qa_api: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    posts.tick(now)
+    publish_id = store.post(pid)["publish_id"]  # type: ignore[index]
+    real_post = qa_api.post
+
+    def no_links(url: str, **kwargs: Any) -> Any:
+        result = real_post(url, **kwargs)
+        return {k: v for k, v in result.items() if k != "article_detail"} if url == "freepublish/get" else result
+
+    fake_wechat.state.finish_publish(publish_id, 0)
+    monkeypatch.setattr(qa_api, "post", no_links)
+    assert posts.publisher.on_event(job_event(config, publish_id, 0)) == pid
+    assert status(store, pid) == "publishing" and fake_wechat.state.custom_messages() == []
+    monkeypatch.setattr(qa_api, "post", real_post)
+    posts.tick(now + timedelta(seconds=10))  # the poll gets the link: published, and the askers told
+    assert status(store, pid) == "published" and len(fake_wechat.state.custom_messages()) == 3
+
+
+def test_a_final_job_failure_unpins_the_draft(posts: PostService, store: Store, fake_wechat: Any) -> None:
+    pid = answered_post(posts, store)
+    now = datetime.now(UTC)
+    posts.schedule(pid, now)
+    fake_wechat.state.inject("/cgi-bin/freepublish/submit", publish_status=3)
+    posts.tick(now)
+    fake_wechat.state.finish_publish(store.post(pid)["publish_id"])  # type: ignore[index]
+    posts.tick(now + timedelta(seconds=10))
+    post = store.post(pid)
+    assert post and post["status"] == "failed" and post["publish_status"] == "3" and not post["submitted_draft"]
+    with pytest.raises(EditError, match="only a failed post whose publishing outcome is unknown"):
+        posts.mark_published(pid, "https://mp.weixin.qq.com/s/not-live")

@@ -201,3 +201,19 @@ def test_symptom_guidance_and_acknowledgement_too_long_for_one_reply_are_split(
     app.extensions["wxbot"].intake.executor.shutdown(wait=True)  # the rest goes out by the API on a worker thread
     rest = "".join(msg.body["text"]["content"] for msg in fake_wechat.state.custom_messages())
     assert "已收到您的问题" in reply.text.removesuffix(CONTINUED) + rest and store.pending_count() == 1
+
+
+def test_a_symptom_question_gets_the_guidance_even_if_storing_fails(app: Any, wechat: WeChat, store: Store,
+                                                                  config: Config,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.store import StoreError
+    from handlers.questions import NOT_SAVED
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreError("Redis went away after the dedup claim")
+
+    monkeypatch.setattr(store, "add_question", down)
+    [fever] = [r for r in config.seed_rules if r.id == "urgent-fever"]
+    reply = wechat.send("提问：肾移植后发烧39度怎么办")
+    assert reply.text.startswith(f"⚠️ {fever.answer.texts[0]}") and reply.text.endswith(NOT_SAVED)
+    assert store.pending_count() == 0

@@ -381,3 +381,13 @@ def test_the_prefilter_never_changes_what_matches(config: Config) -> None:
         fast = book.match(text, "text", now)
         reference = book.match_all(text, "text", now)
         assert (fast.rule.id if fast else None) == (reference[0].rule.id if reference else None), text
+
+
+@pytest.mark.parametrize("pattern", ["[[:digit:]]{2}度", "(?:发烧){e<=1}", "[[:^digit:]]痛", "[[:han:]]痛", "[[a]]b"])
+def test_syntax_the_two_regex_readers_disagree_on_is_refused(pattern: str) -> None:
+    """The checks and the prefilter read the standard parser's tree; matching uses the regex package."""
+    rule = {"id": "x", "name": "x", "match": "regex", "urgent": True, "keywords": [pattern],
+            "answer": {"kind": "text", "texts": ["请立即就医。"]}}
+    with pytest.raises(RuleError, match=r"rules\[0\]\.keywords\[0\]: (POSIX classes|regex is ambiguous)"):
+        parse_rules([rule], article_ids=())
+    assert _required_chars(pattern) is None or pattern == "[[a]]b"  # never a wrong prefilter either
