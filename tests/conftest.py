@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from bot import create_app
 from bot.config import Config, load_config
@@ -133,6 +135,28 @@ class WeChat:
 @pytest.fixture
 def wechat(client: FlaskClient, config: Config) -> WeChat:
     return WeChat(client, config)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No access log in test output."""
+
+
+class Served:
+    """A WSGI app on a loopback port, served by a background thread (for the fake server to push to)."""
+
+    def __init__(self, app: Any) -> None:
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True,
+                                                   request_handler=_QuietHandler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,8 +14,6 @@ import pytest
 import requests
 from click.testing import CliRunner
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
 
 from bot import cli, create_app
 from bot import fake_wechat as fw
@@ -26,7 +22,8 @@ from bot.fake_wechat import MPHELPER_OPENID, FakeAccount, FakeWeChatServer, publ
 from bot.messages import PublishJobFinishEvent
 from bot.store import Store
 from bot.wechat import MessageCrypto, WeChatEdge
-from tests.conftest import ROOT, WeChat, wait_for
+from tests.conftest import ROOT, Served, WeChat, wait_for
+from tests.test_fake_wechat import Receiver
 
 TOKEN = "hooktoken123"
 AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"  # wechatpy's test vector key (protocol doc 2.1)
@@ -35,39 +32,12 @@ ORIGINAL_ID = "gh_fakepush0001"
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 100
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """No access log in test output."""
-
-
-class Served:
-    """A WSGI app on a loopback port, served by a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join()
-        self._server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[Served, queue.Queue[tuple[dict[str, str], bytes]]]]:
+def receiver() -> Iterator[Receiver]:
     """A webhook that records every push (query, body) and answers `success`."""
-    received: queue.Queue[tuple[dict[str, str], bytes]] = queue.Queue()
-
-    @Request.application
-    def app(request: Request) -> Response:
-        received.put((dict(request.args.items()), request.get_data()))
-        return Response("success")
-
-    served = Served(app)
-    yield served, received
-    served.stop()
+    rec = Receiver()
+    yield rec
+    rec.stop()
 
 
 def finished_job(server: FakeWeChatServer) -> str:
@@ -93,13 +63,12 @@ def sha1_sorted(*parts: str) -> str:
 # ---- the wire format ---------------------------------------------------------------------------------
 
 
-def test_with_the_aes_key_the_push_is_sent_in_safe_mode(receiver: tuple[Served, Any]) -> None:
-    served, received = receiver
+def test_with_the_aes_key_the_push_is_sent_in_safe_mode(receiver: Receiver) -> None:
     account = FakeAccount(appid=APPID, secret="s", original_id=ORIGINAL_ID)
-    with FakeWeChatServer(account, webhook_url=served.url + "/wechat", webhook_token=TOKEN,
+    with FakeWeChatServer(account, webhook_url=receiver.url, webhook_token=TOKEN,
                           webhook_aes_key=AES_KEY) as server:
         publish_id = finished_job(server)
-        args, body = received.get(timeout=5)
+        args, body = receiver.next()
         [push] = server.state.wait_pushes(1)
         assert server.state.snapshot()["config"]["webhook_encrypted"] is True
     assert (push.publish_id, push.http_status, push.encrypted) == (publish_id, 200, True)
@@ -121,13 +90,12 @@ def test_with_the_aes_key_the_push_is_sent_in_safe_mode(receiver: tuple[Served, 
     assert isinstance(opened, PublishJobFinishEvent) and opened.publish_id == publish_id
 
 
-def test_with_only_the_token_the_push_stays_plaintext(receiver: tuple[Served, Any]) -> None:
+def test_with_only_the_token_the_push_stays_plaintext(receiver: Receiver) -> None:
     """Backward compatible: callers that pass no key get the plaintext push signed with `signature`."""
-    served, received = receiver
     account = FakeAccount(appid=APPID, secret="s", original_id=ORIGINAL_ID)
-    with FakeWeChatServer(account, webhook_url=served.url + "/wechat", webhook_token=TOKEN) as server:
+    with FakeWeChatServer(account, webhook_url=receiver.url, webhook_token=TOKEN) as server:
         publish_id = finished_job(server)
-        args, body = received.get(timeout=5)
+        args, body = receiver.next()
         [push] = server.state.wait_pushes(1)
     assert push.encrypted is False and push.http_status == 200
     assert set(args) == {"signature", "timestamp", "nonce", "openid"}

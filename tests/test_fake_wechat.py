@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from bot.fake_wechat import (
@@ -23,6 +22,7 @@ from bot.fake_wechat import (
     FakeWeChatState,
     create_fake_app,
 )
+from tests.conftest import Served
 
 APPID = "wxfake0000000000"
 SECRET = "fake-secret"
@@ -30,12 +30,7 @@ WEBHOOK_TOKEN = "hook-token"
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 100
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """No access log in test output."""
-
-
-class Receiver:
+class Receiver(Served):
     """A tiny webhook endpoint that queues every request it gets (args, body)."""
 
     def __init__(self) -> None:
@@ -46,20 +41,12 @@ class Receiver:
             self.received.put((dict(request.args.items()), request.get_data()))
             return Response("success")
 
-        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
-        self.url = f"http://127.0.0.1:{self._server.server_port}/wechat"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.start()
+        super().__init__(app)
+        self.url += "/wechat"
 
     def next(self) -> tuple[dict[str, str], bytes]:
         """The next received request (waits up to 5 s)."""
         return self.received.get(timeout=5)
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._thread.join()
-        self._server.server_close()
 
 
 @pytest.fixture

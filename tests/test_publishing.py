@@ -167,6 +167,28 @@ class Crash(BaseException):
     """The process dies here (not an error the code could handle)."""
 
 
+def crash_before_the_submit_is_recorded(posts: PostService, store: Store, now: datetime,
+                                        monkeypatch: pytest.MonkeyPatch) -> str:
+    """WeChat takes the job and the process dies before recording it; after the lease a tick resumes the post.
+
+    Returns the job's publish_id, as the post's mapping (written right after the submit) names it.
+    """
+    real_update = store.update_post
+
+    def dies_recording_the_publish_id(pid: str, *args: Any, **kwargs: Any) -> bool:
+        if (kwargs.get("fields") or {}).get("publish_id"):
+            raise Crash
+        return real_update(pid, *args, **kwargs)
+
+    monkeypatch.setattr(store, "update_post", dies_recording_the_publish_id)
+    with pytest.raises(Crash):
+        posts.tick(now)
+    monkeypatch.setattr(store, "update_post", real_update)
+    posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))
+    [mapping] = store.redis.keys(store.key("publish", "*"))
+    return str(mapping.decode().rsplit(":", 1)[1])
+
+
 def test_crash_between_draft_and_submit_resumes_without_a_second_draft(posts: PostService, store: Store,
                                                                        fake_wechat: Any,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -240,34 +262,13 @@ def test_crash_during_submit_never_submits_again_and_an_editor_records_the_live_
 
 def test_lease_lost_right_after_submit_the_event_still_finishes_the_post(posts: PostService, store: Store,
                                                                           fake_wechat: Any, config: Config,
-                                                                          qa_api: Any,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     pid = answered_post(posts, store)
     now = datetime.now(UTC)
     posts.schedule(pid, now)
-    real_update, real_post = store.update_post, qa_api.post
-    submitted: list[str] = []
-
-    def submit(url: str, **kwargs: Any) -> Any:
-        result = real_post(url, **kwargs)
-        if url == "freepublish/submit":
-            submitted.append(str(result["publish_id"]))
-        return result
-
-    monkeypatch.setattr(qa_api, "post", submit)
-
-    def dies_recording_the_publish_id(pid: str, *args: Any, **kwargs: Any) -> bool:
-        if (kwargs.get("fields") or {}).get("publish_id"):
-            raise Crash
-        return real_update(pid, *args, **kwargs)
-
-    monkeypatch.setattr(store, "update_post", dies_recording_the_publish_id)
-    with pytest.raises(Crash):
-        posts.tick(now)
-    monkeypatch.setattr(store, "update_post", real_update)
-    posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))
-    assert status(store, pid) == "failed" and len(submitted) == 1
-    assert finish_by_event(posts, fake_wechat, config, submitted[0]) == pid
+    publish_id = crash_before_the_submit_is_recorded(posts, store, now, monkeypatch)
+    assert status(store, pid) == "failed" and len(calls(fake_wechat, "freepublish/submit")) == 1
+    assert finish_by_event(posts, fake_wechat, config, publish_id) == pid
     post = store.post(pid)
     assert post and post["status"] == "published" and post["url"] and post["publish_id"]
     assert len(fake_wechat.state.custom_messages()) == 3
@@ -946,19 +947,7 @@ def test_an_event_without_the_article_list_still_publishes_a_failed_post(posts: 
     now = datetime.now(UTC)
     posts.schedule(pid, now)
     if how == "mapped only":
-        real_update = store.update_post
-
-        def dies_recording_the_publish_id(p: str, *args: Any, **kwargs: Any) -> bool:
-            if (kwargs.get("fields") or {}).get("publish_id"):
-                raise Crash
-            return real_update(p, *args, **kwargs)
-
-        monkeypatch.setattr(store, "update_post", dies_recording_the_publish_id)
-        with pytest.raises(Crash):
-            posts.tick(now)
-        monkeypatch.setattr(store, "update_post", real_update)
-        posts.tick(now + timedelta(seconds=LEASE_SECONDS + 1))
-        publish_id = store.redis.keys(store.key("publish", "*"))[0].decode().rsplit(":", 1)[1]
+        publish_id = crash_before_the_submit_is_recorded(posts, store, now, monkeypatch)
     else:
         fake_wechat.state.configure(publish_polls=-1)
         posts.tick(now)
@@ -1063,20 +1052,8 @@ def test_a_retired_jobs_late_event_never_attaches_to_a_later_unknown_attempt(
     pid = answered_post(posts, store)
     now = datetime.now(UTC)
     posts.schedule(pid, now)
-    real_update = store.update_post
-
-    def dies_recording_the_publish_id(p: str, *args: Any, **kwargs: Any) -> bool:
-        if (kwargs.get("fields") or {}).get("publish_id"):
-            raise Crash
-        return real_update(p, *args, **kwargs)
-
-    monkeypatch.setattr(store, "update_post", dies_recording_the_publish_id)
-    with pytest.raises(Crash):
-        posts.tick(now)  # job X taken by WeChat, not recorded on the post
-    monkeypatch.setattr(store, "update_post", real_update)
+    old_job = crash_before_the_submit_is_recorded(posts, store, now, monkeypatch)  # job X: outcome unknown
     later = now + timedelta(seconds=LEASE_SECONDS + 1)
-    posts.tick(later)  # outcome unknown
-    [old_job] = [k.decode().rsplit(":", 1)[1] for k in store.redis.keys(store.key("publish", "*"))]
     posts.schedule(pid, later)
     posts.tick(later + timedelta(seconds=1))  # the same draft again: WeChat says it is gone
     posts.mark_not_published(pid)  # the editor looked: X is not (yet) in the published list

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bench.bench_match import common_chars
 from bot import rules as engine
 from bot.rules import (
     Answer,
@@ -780,22 +781,11 @@ def test_topics_lists_typable_non_urgent_rules_by_priority() -> None:
 # Scale (correctness only: timing belongs to bench/bench_match.py)
 
 
-def common_hanzi() -> list[str]:
-    chars = []
-    for hi in range(0xB0, 0xD8):
-        for lo in range(0xA1, 0xFF):
-            try:
-                chars.append(bytes((hi, lo)).decode("gb2312"))
-            except UnicodeDecodeError:
-                continue
-    return chars
-
-
 @pytest.fixture(scope="module")
 def big() -> tuple[CompiledRules, dict[str, str], list[Rule]]:
     """100,000 random keywords in 100 rules of 1,000, plus the real urgent and survey rules."""
     rng = random.Random(100_000)
-    chars = common_hanzi()
+    chars = common_chars()
     owner: dict[str, str] = {}
     rules = [rule("urgent-fever", "发烧", urgent=True), rule("survey", "问卷", match="exact")]
     for n in range(100):
