@@ -93,12 +93,9 @@ DEFAULT_PREFIX = "wxbot:"
 
 StoreError = redis.RedisError  # what callers catch when Redis is unreachable or fails
 
-# Claim a push's dedup key and, only if this call claimed it, apply the handler's counted effects.
-# One round trip: returns the value already stored (a retry), else nil, or 1 when a 'flag' effect's
-# key exists (e.g. answer links waiting for this follower).
-_CLAIM_LUA = """
-local old = redis.call('GET', KEYS[1])
-if old then return old end
+# Store a push's outcome under its dedup key (KEYS[1], ARGV[1], TTL ARGV[2]) and apply the handler's
+# effects (KEYS[2..], op/value/arg triples from ARGV[3]); returns 1 when a 'flag' effect's key exists.
+_STORE_AND_APPLY_LUA = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local a = 3
 local flagged = false
@@ -119,6 +116,17 @@ for i = 2, #KEYS do
 end
 return flagged
 """
+
+# Claim a push's dedup key and, only if this call claimed it, store its value and apply its effects.
+# One round trip: returns the value already stored (a retry), else nil, or 1 when a 'flag' effect's
+# key exists (e.g. answer links waiting for this follower).
+_CLAIM_LUA = """
+local old = redis.call('GET', KEYS[1])
+if old then return old end
+""" + _STORE_AND_APPLY_LUA
+
+# A slow handler finished (it ran once, after its claim): its final outcome and its effects.
+_SETTLE_LUA = _STORE_AND_APPLY_LUA
 
 # Replace the rules document; refuses (returns -1) if another admin changed it since `expected`.
 _REPLACE_RULES_LUA = """
@@ -397,6 +405,7 @@ class Store:
         self.redis = client
         self.prefix = prefix
         self._claim = client.register_script(_CLAIM_LUA)
+        self._settle = client.register_script(_SETTLE_LUA)
         self._unlock = client.register_script(_UNLOCK_LUA)
         self._replace_rules = client.register_script(_REPLACE_RULES_LUA)
         self._qa = {name: client.register_script(src) for name, src in _QA_SCRIPTS.items()}
@@ -428,30 +437,27 @@ class Store:
 
         A new push returns None, or 1 if the key of a "flag" effect exists.
         """
-        keys = [self.key("dedup", dedup_key)]
-        args: list[Any] = [value, ttl]
-        for e in effects:
-            keys.append(e.key)
-            args.extend((e.op, e.value, e.arg))
+        keys, args = self._effect_args(dedup_key, value, ttl, effects)
         try:
             result = self._held.call("EVALSHA", self._claim.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # first use, or the server restarted: load it once
             result = self._claim(keys=keys, args=args)
         return cast(bytes | int | None, result)
 
+    def _effect_args(self, dedup_key: str, value: bytes, ttl: int,
+                     effects: Sequence[Effect]) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the claim and settle scripts."""
+        keys = [self.key("dedup", dedup_key)]
+        args: list[Any] = [value, ttl]
+        for e in effects:
+            keys.append(e.key)
+            args.extend((e.op, e.value, e.arg))
+        return keys, args
+
     def settle(self, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect] = ()) -> None:
         """Record a push's final outcome after slow handling, with its handler's writes (it ran once)."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self.key("dedup", dedup_key), value, ex=ttl)
-        for e in effects:
-            if e.op == "hincr":
-                pipe.hincrby(e.key, e.value, 1)
-                pipe.expire(e.key, e.arg)
-            elif e.op == "push":
-                pipe.lpush(e.key, e.value)
-                pipe.ltrim(e.key, 0, e.arg - 1)
-            # "flag" and "touch" belong to the claim (a read, and a write the intake makes there)
-        pipe.execute()
+        keys, args = self._effect_args(dedup_key, value, ttl, effects)
+        self._settle(keys=keys, args=args)
 
     def outcome(self, dedup_key: str) -> bytes | None:
         return cast(bytes | None, self.redis.get(self.key("dedup", dedup_key)))
