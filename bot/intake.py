@@ -100,8 +100,8 @@ class Intake:
         effects = outcome.effects
         if opens_reply_window(msg):
             # Same round trip: are answer links waiting for this follower (WeChat refused them before)?
-            effects = (*effects, *self._window_effects(msg), self.ctx.store.pending_links_flag(
-                self.ctx.pseudonym(msg.openid)))
+            effects = (*effects, *self._window_effects(msg),
+                       self.ctx.store.pending_links_flag(self.ctx.pseudonym(msg.openid)))
         try:
             prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl, effects)
         except StoreError as exc:

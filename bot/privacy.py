@@ -13,9 +13,15 @@ class Pseudonymizer:
 
     def __init__(self, secret_key: str) -> None:
         self._key = hashlib.sha256(b"wxbot-pseudonym\x00" + secret_key.encode("utf-8")).digest()
+        self._last = ("", "")  # one message asks for its sender's pseudonym several times (claim, handlers)
 
     def __call__(self, openid: str) -> str:
-        return "u_" + hmac.new(self._key, openid.encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+        last = self._last  # read once: another thread may replace it (a whole tuple, never half of one)
+        if last[0] == openid and openid:
+            return last[1]
+        value = "u_" + hmac.new(self._key, openid.encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+        self._last = (openid, value)
+        return value
 
 
 # What may stand between the groups of a typed number (`~`): spaces, hyphens and dashes of every width, dots

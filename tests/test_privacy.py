@@ -175,3 +175,11 @@ def test_pseudonyms_are_stable_keyed_and_opaque() -> None:
     p, q = Pseudonymizer("k" * 32), Pseudonymizer("x" * 32)
     assert p("o_abc") == p("o_abc") != p("o_abd")
     assert p("o_abc") != q("o_abc") and "o_abc" not in p("o_abc") and p("o_abc").startswith("u_")
+
+
+def test_pseudonyms_stay_right_when_openids_alternate() -> None:
+    """The pseudonymizer keeps the last answer: alternating followers must never get each other's."""
+    fresh, reused = Pseudonymizer("k" * 16), Pseudonymizer("k" * 16)
+    sequence = ["o_a", "o_a", "o_b", "o_a", "o_b", "o_b", ""]
+    assert [reused(o) for o in sequence] == [Pseudonymizer("k" * 16)(o) for o in sequence]
+    assert fresh("o_a") != fresh("o_b") and fresh("o_a").startswith("u_")
