@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
-from bot.questions import QuestionDesk  # noqa: E402
+from bot.questions.desk import QuestionDesk  # noqa: E402
 from bot.store import Store  # noqa: E402
 
 SUBJECTS = ["他克莫司", "环孢素", "吗替麦考酚酯", "激素", "豆浆", "豆腐", "咖啡", "绿茶", "柚子", "运动", "游泳",
@@ -76,7 +76,7 @@ def fill(store: Store, n: int, unique: bool) -> float:
 
 def child(url: str, prefix: str) -> None:
     """Run one batch and print its numbers as JSON."""
-    from bot.digest import run_batch
+    from bot.questions.batching import run_batch
 
     config = load_config(ROOT / "config.yaml", env={})
     store = Store.from_url(url, prefix=prefix, timeout=30)

@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from bot.config import load_config  # noqa: E402
-from bot.simulator import Account, message_xml, signed_request  # noqa: E402
 from bot.store import EmbeddedRedis, delete_prefix  # noqa: E402
+from bot.wechat.simulator import Account, message_xml, signed_request  # noqa: E402
 
 SEP = "\n--8<--\n"
 KEYWORDS = ["问卷", "干细胞", "免疫耐受", "豆制品", "帮助", "豆浆能喝吗", "問卷", "ＭＳＣ"]

@@ -11,16 +11,16 @@ from typing import Any
 
 from flask import Flask
 
-from bot.api import WeChatAPI
 from bot.config import Config, load_config
-from bot.intake import Intake, make_deliver
-from bot.posts import PostService
-from bot.privacy import Pseudonymizer
-from bot.ruleset import RuleSet
+from bot.questions.posts import PostService
+from bot.questions.privacy import Pseudonymizer
+from bot.rules.ruleset import RuleSet
 from bot.store import DEFAULT_PREFIX, EmbeddedRedis, Store
-from bot.wechat import WeChatEdge
+from bot.web.intake import Intake, make_deliver
+from bot.wechat.api import WeChatAPI
+from bot.wechat.edge import WeChatEdge
 from handlers import build_dispatcher
-from handlers.base import Context, Dispatcher, Router
+from handlers.base import Context, Dispatcher, Router, Services
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +66,15 @@ def connect_store(env: Mapping[str, str]) -> Store:
 
 def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None = None) -> Bot:
     """The bot's services without a web app (the scheduler process uses this too)."""
-    ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key))
     api = build_api(config, store)
-    ctx.services["api"] = api
-    rules = ctx.services["rules"] = RuleSet(store, config)
-    ctx.services["posts"] = PostService(config, store, api, ctx.clock, rules.current)  # questions and Q&A posts
+    rules = RuleSet(store, config)
+    posts = PostService(config, store, api, _utcnow, rules.current)  # questions and Q&A posts
+    ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key),
+                  services=Services(rules=rules, posts=posts, api=api))
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
                       require_encryption=config.wechat.require_encryption)
-    intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(lambda: api, ctx))
+    intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(api, store))
     return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
 
 
@@ -88,9 +88,8 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config |
     config = config or load_config()
     app.extensions["wxbot"] = build_bot(config, store or connect_store(os.environ), routers)
 
-    from bot import cli, links, webhook
+    from bot import cli, web
 
-    app.register_blueprint(webhook.bp)
-    app.register_blueprint(links.bp)
+    web.init_app(app)
     cli.init_app(app)
     return app

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.rules import Rule, RuleError, parse_rules
+from bot.rules.engine import Rule, RuleError, parse_rules
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
 PASSIVE_TEXT_LIMIT = 2047  # UTF-8 bytes WeChat accepts in a passive text reply
@@ -305,7 +305,7 @@ def _seed_rules(root: _Section, articles: tuple[ArticleConfig, ...], survey: Sur
 # -- questions and reply posts (issue 4) -----------------------------------------------------------
 
 DEFAULT_MARKERS = ("提问", "问：", "问:", "Q:", "q:", "？", "?")
-DEFAULT_COVER = Path(__file__).resolve().parent / "assets" / "qa-cover.png"
+DEFAULT_COVER = Path(__file__).resolve().parent / "questions" / "assets" / "qa-cover.png"
 DEFAULT_DISCLAIMER = ("免责声明：本文内容仅供健康科普参考，不能替代医生面诊和个体化的诊疗建议。"
                       "请勿据此自行调整免疫抑制剂等药物；如出现发热、尿量减少、移植肾区疼痛等情况，请立即就医。")
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -12,8 +12,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from bot.config import Config
-from bot.messages import Inbound, Reply
+from bot.questions.posts import PostService
+from bot.rules.ruleset import RuleSet
 from bot.store import Effect, Store
+from bot.wechat.api import WeChatAPI
+from bot.wechat.messages import Inbound, Reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,15 +27,24 @@ class Outcome:
     effects: tuple[Effect, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The feature services a handler may reach (typed, so readers and mypy both know what that is)."""
+
+    rules: RuleSet  # the live keyword rules of this worker
+    posts: PostService  # questions in, reply posts and their publishing
+    api: WeChatAPI | None  # WeChat's API; None when no AppSecret is configured
+
+
 @dataclass(frozen=True)
 class Context:
-    """Services a handler may use; built once per app, never global."""
+    """What a handler may use; built once per app, never global."""
 
     config: Config
     store: Store
     clock: Callable[[], datetime]  # timezone-aware "now"
     pseudonym: Callable[[str], str]  # openid -> stable pseudonymous id
-    services: dict[str, Any] = field(default_factory=dict)  # feature services (rules, questions, api)
+    services: Services
     _day: list[Any] = field(default_factory=lambda: [None, ""], repr=False)  # (minute, YYYYMMDD) cache
 
     def today(self) -> str:

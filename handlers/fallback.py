@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import messages as m
-from bot.privacy import scrub
+from bot.questions.privacy import scrub
 from bot.store import Effect
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 
 MEDIA_REPLY = "您好，我们暂时只能阅读文字消息。请用文字描述您的问题，或发送“帮助”查看可咨询的内容。"

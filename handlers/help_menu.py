@@ -6,9 +6,9 @@ import functools
 import unicodedata
 from typing import Any
 
-from bot import messages as m
-from bot.rules import normalize
-from bot.ruleset import RuleSet
+from bot.rules.engine import normalize
+from bot.rules.ruleset import RuleSet
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 from handlers.replies import topics_text
 
@@ -41,6 +41,6 @@ class Help(Router):
         return word if word in bare else None
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
-        rules: RuleSet = ctx.services["rules"]
+        rules: RuleSet = ctx.services.rules
         return Outcome(m.TextReply(topics_text(rules.current(), ctx.clock())),
                        (ctx.store.hit_effect("rules", "help", ctx.today()),))

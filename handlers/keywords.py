@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from bot import messages as m
-from bot.rules import RuleMatch
-from bot.ruleset import RuleSet
+from bot.rules.engine import RuleMatch
+from bot.rules.ruleset import RuleSet
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 from handlers.replies import article_card, survey_card, topics_text
 
@@ -18,7 +18,7 @@ class Keywords(Router):
     name = "keywords"
 
     def check(self, msg: m.Inbound, ctx: Context) -> RuleMatch | None:
-        rules: RuleSet = ctx.services["rules"]
+        rules: RuleSet = ctx.services.rules
         match = rules.match(msg, ctx.clock())  # the urgent router asked first: usually memoised
         return match if match is not None and not match.rule.urgent else None
 
@@ -34,7 +34,7 @@ class Keywords(Router):
         elif answer.kind == "survey":
             reply = survey_card(msg, ctx)
         elif answer.kind == "help":
-            reply = m.TextReply(topics_text(ctx.services["rules"].current(), ctx.clock()))
+            reply = m.TextReply(topics_text(ctx.services.rules.current(), ctx.clock()))
         else:
             reply = m.TextReply(answer.choose_text(_random))
         return Outcome(reply, (ctx.store.hit_effect("rules", match.rule.id, ctx.today()),))

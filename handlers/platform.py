@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import messages as m
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 
 # Reports about our own sends, and navigation the follower already completed: answer `success`.

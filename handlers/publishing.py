@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import messages as m
-from bot.posts import PostService
+from bot.questions.posts import PostService
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 
 
@@ -19,7 +19,7 @@ class PublishFinished(Router):
         return msg if isinstance(msg, m.PublishJobFinishEvent | m.MassSendJobFinishEvent) else None
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
-        service: PostService = ctx.services["posts"]
+        service: PostService = ctx.services.posts
         if isinstance(found, m.MassSendJobFinishEvent):
             service.publisher.on_mass_send(found)
         else:

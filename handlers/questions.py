@@ -9,11 +9,11 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from bot import messages as m
-from bot.posts import PostService
-from bot.questions import fold_words, question_body, with_pending_links
-from bot.rules import RuleMatch
+from bot.questions.desk import fold_words, question_body, with_pending_links
+from bot.questions.posts import PostService
+from bot.rules.engine import RuleMatch
 from bot.store import Effect, StoreError
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 from handlers.urgent import guidance, urgent_match
 
@@ -46,7 +46,7 @@ class ExplicitQuestion(Router):
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         asked: Asked = found
-        service: PostService = ctx.services["posts"]
+        service: PostService = ctx.services.posts
         asker = ctx.pseudonym(msg.openid)
         if asked.urgent is None:
             received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import messages as m
-from bot.config import ArticleConfig, Config
-from bot.links import survey_link
-from bot.ruleset import RuleBook
-from bot.wechat import PASSIVE_TEXT_LIMIT
+from bot.config import ArticleConfig
+from bot.rules.ruleset import RuleBook
+from bot.rules.survey import survey_link
+from bot.wechat import messages as m
+from bot.wechat.outbound import PASSIVE_TEXT_LIMIT
 from handlers.base import Context
 
 HOW_TO_ASK = ("如有其他问题，请以“提问”开头发送（例如：提问：术后多久可以运动？），"
@@ -66,7 +66,3 @@ def _topics_text(book: RuleBook, now: datetime, intro: str, budget: int) -> str:
 
 def _size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
-
-
-def urgent_text(guidance: str, config: Config) -> str:
-    return f"⚠️ {guidance}\n{config.account.contact}\n紧急情况请勿等待答疑推送。"

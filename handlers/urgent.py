@@ -8,23 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import messages as m
-from bot.questions import question_body
-from bot.rules import RuleMatch
-from bot.ruleset import RuleSet
+from bot.questions.desk import question_body
+from bot.rules.engine import RuleMatch
+from bot.rules.ruleset import RuleSet
+from bot.rules.urgent import urgent_text
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
-from handlers.replies import urgent_text
 
 
 def urgent_match(msg: m.Inbound, ctx: Context) -> RuleMatch | None:
     """The urgent rule `msg` matches, if any (urgent rules outrank all others, so it is the winner)."""
-    rules: RuleSet = ctx.services["rules"]
+    rules: RuleSet = ctx.services.rules
     match = rules.match(msg, ctx.clock())  # memoised per message: the routers after this one reuse it
     return match if match is not None and match.rule.urgent else None
 
 
 def guidance(match: RuleMatch, ctx: Context) -> str:
-    return urgent_text(match.rule.answer.choose_text(), ctx.config)
+    return urgent_text(match.rule.answer.choose_text(), ctx.config.account.contact)
 
 
 class Urgent(Router):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import messages as m
-from bot.links import survey_link
-from bot.ruleset import RuleSet
+from bot.rules.ruleset import RuleSet
+from bot.rules.survey import survey_link
+from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 from handlers.replies import topics_text
 
@@ -19,7 +19,7 @@ class Welcome(Router):
 
     def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
         cfg = ctx.config
-        rules: RuleSet = ctx.services["rules"]
+        rules: RuleSet = ctx.services.rules
         link = survey_link(cfg.account.public_base_url, cfg.secret_key, ctx.pseudonym(msg.openid))
         intro = (f"感谢关注“{cfg.account.name}”！我们会定期推送肾移植相关的科普文章。\n"
                  "您可以发送以下关键词查看相关内容：")

@@ -33,7 +33,7 @@ def main() -> int:
     # Q&A reply posts: each schedule's batch on its cron, plus a tick that publishes due posts, polls running
     # jobs, tells askers and catches up a batch slot missed while no scheduler ran. Both are safe to run in
     # any number of processes (Redis claims), so a second scheduler never repeats them.
-    posts = bot.ctx.services["posts"]
+    posts = bot.ctx.services.posts
     for schedule in config.questions.schedules:
         sched.add_job(jobs.qa_batch, schedule.trigger(), args=[posts, bot.ctx.clock], id=f"qa_batch_{schedule.name}",
                       misfire_grace_time=3600)

@@ -9,9 +9,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from bot.api import WeChatAPI, WeChatAPIError
-from bot.posts import PostService
+from bot.questions.posts import PostService
 from bot.store import Store, StoreError
+from bot.wechat.api import WeChatAPI, WeChatAPIError
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from bot import create_app
 from bot.config import Config, load_config
-from bot.simulator import Account, ReadReply, message_xml, read_reply, signed_request
 from bot.store import EmbeddedRedis, Store, delete_prefix
+from bot.wechat.simulator import Account, ReadReply, message_xml, read_reply, signed_request
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_SECRET = "test-app-secret"
@@ -227,7 +227,7 @@ def qa_api(config: Config, store: Store, fake_wechat: Any, monkeypatch: pytest.M
     requests (from a `delay` fault until `release_delays` leaves none) does it give up after 0.5 s, so those
     tests stay quick.
     """
-    from bot.api import WeChatAPI
+    from bot.wechat.api import WeChatAPI
 
     api = WeChatAPI(config.wechat.app_id, APP_SECRET, store, config.wechat.api_base_url, timeout=5.0,
                     max_retries=2, sleep=lambda seconds: None)
@@ -252,6 +252,6 @@ def qa_api(config: Config, store: Store, fake_wechat: Any, monkeypatch: pytest.M
 @pytest.fixture
 def posts(config: Config, store: Store, qa_api: Any) -> Any:
     """The editors' service (questions, batches, posts, publishing) on the fake WeChat server."""
-    from bot.posts import PostService
+    from bot.questions.posts import PostService
 
     return PostService(config, store, qa_api, lambda: datetime.now(UTC))

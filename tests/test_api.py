@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.api import HTTP_ERROR, TIMEOUT, WeChatAPI, WeChatAPIError, WeChatConfigError
 from bot.config import Config
 from bot.store import Store
+from bot.wechat.api import HTTP_ERROR, TIMEOUT, WeChatAPI, WeChatAPIError, WeChatConfigError
 from tests.conftest import APP_SECRET
 
 HOLD_TIMEOUT = 0.3  # for a call the fake holds (a `delay` fault): the client must give up; no other call gets it
@@ -168,16 +168,14 @@ def test_chinese_sent_as_raw_utf8(config: Config, store: Store, fake_wechat: Any
 
 
 def test_unreachable_wechat_is_safe_to_repeat_and_late_replies_wait(config: Config, store: Store) -> None:
-    from bot.intake import make_deliver
-    from bot.messages import TextReply
-    from handlers.base import Context
+    from bot.web.intake import make_deliver
+    from bot.wechat.messages import TextReply
 
     api = WeChatAPI(config.wechat.app_id, APP_SECRET, store, "http://127.0.0.1:1", timeout=1.0, max_retries=1,
                     sleep=lambda s: None)
     with pytest.raises(WeChatAPIError) as err:
         api.send_custom({"touser": "o_1", "msgtype": "text", "text": {"content": "x"}})
     assert err.value.safe_to_repeat and not err.value.outcome_unknown
-    ctx = Context(config=config, store=store, clock=lambda: None, pseudonym=str)  # type: ignore[arg-type,return-value]
-    make_deliver(lambda: api, ctx)("o_1", [TextReply("late answer")])
+    make_deliver(api, store)("o_1", [TextReply("late answer")])
     assert store.pop_outbox() == {"body": {"touser": "o_1", "msgtype": "text", "text": {"content": "late answer"}},
                                   "attempts": 0}

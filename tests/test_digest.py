@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import ConfigError, QASchedule, _crontab_weekdays, parse_config
-from bot.digest import latest_slot, run_batch
-from bot.posts import PostService
+from bot.questions.batching import latest_slot, run_batch
+from bot.questions.posts import PostService
 from bot.store import Store
 from tests.test_config import sample
 

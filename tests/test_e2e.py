@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from bot.config import Config
-from bot.simulator import Account, message_xml, read_reply, signed_request
+from bot.wechat.simulator import Account, message_xml, read_reply, signed_request
 from tests.conftest import ROOT
 
 

@@ -15,13 +15,16 @@ import requests
 from click.testing import CliRunner
 from flask import Flask
 
-from bot import cli, create_app
+from bot import create_app
 from bot import fake_wechat as fw
+from bot.cli import fake_wechat as cli_fake
+from bot.cli import run as cli_run
 from bot.config import Config
 from bot.fake_wechat import MPHELPER_OPENID, FakeAccount, FakeWeChatServer, publish_event_xml
-from bot.messages import PublishJobFinishEvent
 from bot.store import Store
-from bot.wechat import MessageCrypto, WeChatEdge
+from bot.wechat.crypto import MessageCrypto
+from bot.wechat.edge import WeChatEdge
+from bot.wechat.messages import PublishJobFinishEvent
 from tests.conftest import ROOT, Served, WeChat, wait_for
 from tests.test_fake_wechat import Receiver
 
@@ -155,7 +158,7 @@ def test_safe_mode_bot_finishes_the_post_from_the_encrypted_push(
     fake_wechat.state.set_webhook(safe_webhook, wx.token, wx.encoding_aes_key)  # as `python -m bot run` does
     fake_wechat.state.configure(publish_polls=-1)  # polling never ends the job: only the event can
     wechat = WeChat(safe_app.test_client(), safe_config)
-    service = safe_app.extensions["wxbot"].ctx.services["posts"]
+    service = safe_app.extensions["wxbot"].ctx.services.posts
     for openid in ("o_safe_1", "o_safe_2"):
         assert "已收到您的问题" in wechat.send("提问：移植后能喝咖啡吗", openid=openid, aes=True).text
     pid = service.run_digest().post
@@ -201,20 +204,20 @@ def served_args(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 def test_fake_wechat_command_options(served_args: list[tuple[Any, ...]], base_config: Config) -> None:
     runner = CliRunner()
     hook = ["--webhook-url", "http://127.0.0.1:9/wechat"]
-    assert runner.invoke(cli.fake_wechat_command, hook).exit_code == 0  # nothing new: plaintext, config token
-    assert runner.invoke(cli.fake_wechat_command, [*hook, "--token", TOKEN, "--aes-key", AES_KEY]).exit_code == 0
-    assert runner.invoke(cli.fake_wechat_command, [*hook, "--webhook-token", TOKEN],
+    assert runner.invoke(cli_fake.fake_wechat_command, hook).exit_code == 0  # nothing new: plaintext, config token
+    assert runner.invoke(cli_fake.fake_wechat_command, [*hook, "--token", TOKEN, "--aes-key", AES_KEY]).exit_code == 0
+    assert runner.invoke(cli_fake.fake_wechat_command, [*hook, "--webhook-token", TOKEN],
                          env={"FAKE_WECHAT_AES_KEY": AES_KEY}).exit_code == 0
-    assert runner.invoke(cli.fake_wechat_command, ["--aes-key", AES_KEY]).exit_code == 0  # no webhook: no pushes
+    assert runner.invoke(cli_fake.fake_wechat_command, ["--aes-key", AES_KEY]).exit_code == 0  # no webhook: no pushes
     assert [args[3:] for args in served_args] == [
         ("http://127.0.0.1:9/wechat", base_config.wechat.token, None),
         ("http://127.0.0.1:9/wechat", TOKEN, AES_KEY),
         ("http://127.0.0.1:9/wechat", TOKEN, AES_KEY),
         (None, None, None),
     ]
-    bad = runner.invoke(cli.fake_wechat_command, [*hook, "--aes-key", "!" * 43])
+    bad = runner.invoke(cli_fake.fake_wechat_command, [*hook, "--aes-key", "!" * 43])
     assert bad.exit_code == 2 and "--aes-key" in bad.output
-    assert "--aes-key" in runner.invoke(cli.fake_wechat_command, ["--help"]).output
+    assert "--aes-key" in runner.invoke(cli_fake.fake_wechat_command, ["--help"]).output
 
 
 def test_run_starts_the_fake_with_the_accounts_token_and_key(monkeypatch: pytest.MonkeyPatch,
@@ -239,11 +242,11 @@ def test_run_starts_the_fake_with_the_accounts_token_and_key(monkeypatch: pytest
     for name in ("WECHAT_API_BASE_URL", "WECHAT_APP_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # not contacted: only handed to the children
-    monkeypatch.setattr(cli, "load_config", lambda: base_config)
-    monkeypatch.setattr(cli.subprocess, "Popen", Child)
-    monkeypatch.setattr(cli.os, "wait", no_children)
-    monkeypatch.setattr(cli, "signal", SimpleNamespace(signal=lambda *a: None, SIGINT=2, SIGTERM=15, SIG_IGN=1))
-    result = CliRunner().invoke(cli.run_command, ["--port", "8123", "--workers", "1"])
+    monkeypatch.setattr(cli_run, "config_or_exit", lambda: base_config)
+    monkeypatch.setattr(cli_run.subprocess, "Popen", Child)
+    monkeypatch.setattr(cli_run.os, "wait", no_children)
+    monkeypatch.setattr(cli_run, "signal", SimpleNamespace(signal=lambda *a: None, SIGINT=2, SIGTERM=15, SIG_IGN=1))
+    result = CliRunner().invoke(cli_run.run_command, ["--port", "8123", "--workers", "1"])
     assert result.exit_code == 0, result.output
     [(args, env)] = [(a, e) for a, e in started if "fake-wechat" in a]
     assert args[args.index("--appid") + 1] == base_config.wechat.app_id

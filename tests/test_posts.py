@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.digest import run_batch
-from bot.posts import EditError, PostService
-from bot.render import CONTENT_MAX_CHARS, DIGEST_MAX, TITLE_MAX
+from bot.questions.batching import run_batch
+from bot.questions.posts import EditError, PostService
+from bot.questions.render import CONTENT_MAX_CHARS, DIGEST_MAX, TITLE_MAX
 from bot.store import Store
 
 NOW = datetime.now(UTC)
@@ -136,7 +136,7 @@ def test_reject_single_questions(posts: PostService, store: Store, pid: str) -> 
 
 
 def test_cli_walks_an_editor_through_a_post(runner: Any, app: Any, store: Store) -> None:
-    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    service: PostService = app.extensions["wxbot"].ctx.services.posts
     ask(service, "我的电话13812345678，移植后能喝绿茶吗", "u_cli", 0)
     out = runner.invoke(args=["questions", "list"]).output
     assert "1 pending question(s)" in out and "能喝绿茶吗" in out and "13812345678" not in out
@@ -166,7 +166,7 @@ def test_cli_walks_an_editor_through_a_post(runner: Any, app: Any, store: Store)
                                   ["questions", "show", "seq"], ["questions", "show", "new"],
                                   ["questions", "reject", "1:x"], ["posts", "show", " 1"]])
 def test_bad_ids_get_one_clear_line_and_change_nothing(runner: Any, app: Any, store: Store, args: list[str]) -> None:
-    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    service: PostService = app.extensions["wxbot"].ctx.services.posts
     ask(service, "移植后能喝绿茶吗", "u_ids", 0)
     draft(service, store)
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.privacy import Pseudonymizer, scrub
+from bot.questions.privacy import Pseudonymizer, scrub
 
 
 @pytest.mark.parametrize(("text", "hidden", "placeholder"), [

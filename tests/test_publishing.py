@@ -12,17 +12,17 @@ import pytest
 import requests
 
 from bot import create_app
-from bot.api import HTTP_ERROR, MEANINGS, TIMEOUT, WeChatAPI
 from bot.config import Config
-from bot.digest import run_batch
 from bot.fake_wechat import publish_event_xml
-from bot.messages import PublishJobFinishEvent
-from bot.posts import EditError, PostService
-from bot.privacy import Pseudonymizer
-from bot.publishing import LEASE_SECONDS, MASS_WAIT, MAX_POLLS, NOTIFY_LEASE, PUBLISH_STATUS
-from bot.simulator import Account, message_xml, read_reply, signed_request
+from bot.questions.batching import run_batch
+from bot.questions.posts import EditError, PostService
+from bot.questions.privacy import Pseudonymizer
+from bot.questions.publishing import LEASE_SECONDS, MASS_WAIT, MAX_POLLS, NOTIFY_LEASE, PUBLISH_STATUS
 from bot.store import Store
-from bot.wechat import parse_message
+from bot.wechat.api import HTTP_ERROR, MEANINGS, TIMEOUT, WeChatAPI
+from bot.wechat.inbound import parse_message
+from bot.wechat.messages import PublishJobFinishEvent
+from bot.wechat.simulator import Account, message_xml, read_reply, signed_request
 from scheduler.jobs import deliver_outbox
 from tests.conftest import APP_SECRET, WeChat, wait_for
 
@@ -87,7 +87,7 @@ def test_publish_by_polling_then_tell_each_asker(posts: PostService, store: Stor
 def test_publishjobfinish_event_finishes_the_post_and_tells_the_askers(app: Any, wechat: WeChat, store: Store,
                                                                         fake_wechat: Any, config: Config) -> None:
     fake_wechat.state.configure(publish_polls=-1)  # only the event can tell
-    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    service: PostService = app.extensions["wxbot"].ctx.services.posts
     wechat.send("提问：移植后能喝咖啡吗", openid="o_ev_1")
     wechat.send("提问：移植后能喝咖啡吗？", openid="o_ev_2")
     pid = service.run_digest().post
@@ -500,7 +500,7 @@ def test_a_mass_send_without_a_report_is_settled_after_a_day(mass: tuple[PostSer
 
 def test_refused_link_is_kept_and_added_to_the_next_reply(app: Any, wechat: WeChat, store: Store, fake_wechat: Any,
                                                           config: Config) -> None:
-    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    service: PostService = app.extensions["wxbot"].ctx.services.posts
     wechat.send("提问：移植后能泡温泉吗", openid="o_win_1")
     pid = service.run_digest().post
     assert pid
@@ -537,7 +537,7 @@ def test_outside_the_48_hour_window_nothing_is_sent_and_the_link_waits(posts: Po
 
 
 def test_any_message_reopens_the_48_hour_window(app: Any, wechat: WeChat, store: Store, fake_wechat: Any) -> None:
-    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    service: PostService = app.extensions["wxbot"].ctx.services.posts
     ask(service, "o_back", "移植后多久可以出国旅行", hours_ago=60)
     assert wechat.send("干细胞", openid="o_back").kind == "news"  # a keyword, not a question, 60 h later
     pid = service.run_digest().post
@@ -856,7 +856,7 @@ def test_an_unexpected_failure_mid_publish_is_shown_to_editors(posts: PostServic
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("bot.publishing.render_post", broken)
+    monkeypatch.setattr("bot.questions.publishing.render_post", broken)
     assert posts.tick(now).get("started", 0) == 0  # the tick goes on with the other posts
     assert status(store, pid) == "publishing"  # resumed after the lease, once the cause is gone
     error = show_error(posts, pid)
@@ -1026,7 +1026,7 @@ def test_claims_of_every_post_in_a_tick_carry_the_time_they_are_made(posts: Post
 
 def test_only_the_followers_own_messages_reopen_the_48_hour_window(app: Any, wechat: WeChat, store: Store,
                                                                   config: Config) -> None:
-    service: PostService = app.extensions["wxbot"].ctx.services["posts"]
+    service: PostService = app.extensions["wxbot"].ctx.services.posts
     ask(service, "o_win", "移植后多久可以出国旅行", hours_ago=60)
     asker = Pseudonymizer(config.secret_key)("o_win")
     before = float(store.follower(asker)["last_seen"])  # type: ignore[index]

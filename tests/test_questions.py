@@ -11,12 +11,12 @@ import yaml
 
 from bot import create_app
 from bot.config import Config
-from bot.intake import CONTINUED, PENDING
-from bot.privacy import Pseudonymizer
-from bot.questions import format_due, next_due, question_body
-from bot.simulator import message_xml, read_reply
+from bot.questions.desk import format_due, next_due, question_body
+from bot.questions.privacy import Pseudonymizer
 from bot.store import Store
-from bot.wechat import fits_passive
+from bot.web.intake import CONTINUED, PENDING
+from bot.wechat.outbound import fits_passive
+from bot.wechat.simulator import message_xml, read_reply
 from tests.conftest import WeChat, wait_for
 
 
@@ -48,7 +48,7 @@ def test_topic_tags_follow_the_live_rules(app: Any, wechat: WeChat, store: Store
     wechat.send("提问：毛豆能吃吗")
     [before] = pending(store)
     assert before["topic"] != "饮食"  # no article or rule mentions 毛豆 yet
-    rules = app.extensions["wxbot"].ctx.services["rules"]
+    rules = app.extensions["wxbot"].ctx.services.rules
     doc = yaml.safe_load(rules.export_yaml())
     soy = next(r for r in doc["rules"] if r["answer"].get("article_id") == "soy-foods")
     soy["keywords"].append("毛豆")  # an admin adds a keyword to the soy article's rule
@@ -192,7 +192,7 @@ def test_a_question_that_mentions_a_symptom_is_stored_and_the_guidance_comes_fir
 def test_symptom_guidance_and_acknowledgement_too_long_for_one_reply_are_split(
         app: Any, wechat: WeChat, store: Store, fake_wechat: Any) -> None:
     long_guidance = "请尽快就医并联系随访医生。" * 45  # 1755 bytes (urgent texts leave room for the contact): with the acknowledgement, beyond one passive reply
-    rules = app.extensions["wxbot"].ctx.services["rules"]
+    rules = app.extensions["wxbot"].ctx.services.rules
     rules.import_yaml(yaml.safe_dump({"rules": [{"id": "urgent-long", "name": "长", "urgent": True, "keywords": ["心慌"],
                                                  "answer": {"kind": "text", "texts": [long_guidance]}}]},
                                      allow_unicode=True))

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from bot.config import Config
-from bot.digest import run_batch
-from bot.posts import PostService
-from bot.privacy import Pseudonymizer
-from bot.questions import Received
+from bot.questions.batching import run_batch
+from bot.questions.desk import Received
+from bot.questions.posts import PostService
+from bot.questions.privacy import Pseudonymizer
 from bot.store import Store
 
 NOW = datetime.now(UTC)

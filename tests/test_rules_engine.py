@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from bench.bench_match import common_chars
-from bot import rules as engine
-from bot.rules import (
+from bot.rules import engine
+from bot.rules.engine import (
     Answer,
     CompiledRules,
     Rule,

@@ -12,10 +12,9 @@ from flask import Flask
 
 from bot import create_app
 from bot.config import Config
-from bot.intake import CONTINUED
-from bot.ruleset import RuleSet
-from bot.simulator import message_xml, read_reply
 from bot.store import Store
+from bot.web.intake import CONTINUED
+from bot.wechat.simulator import message_xml, read_reply
 from handlers import dispatch_order
 from tests.conftest import WeChat
 
@@ -122,7 +121,7 @@ def test_help_and_welcome_list_only_topics_whose_window_is_open(monkeypatch: pyt
     monkeypatch.setattr(bot, "_utcnow", lambda: now[0])
     app = create_app(config=config, store=store)
     try:
-        app.extensions["wxbot"].ctx.services["rules"].import_yaml(yaml.safe_dump({"rules": [
+        app.extensions["wxbot"].ctx.services.rules.import_yaml(yaml.safe_dump({"rules": [
             {"id": "ended", "name": "已结束的义诊", "keywords": ["义诊"],
              "window": {"end": (t0 - timedelta(hours=1)).isoformat()}, "answer": {"kind": "text", "texts": ["已结束"]}},
             {"id": "later", "name": "即将开始的讲座", "keywords": ["讲座"],
@@ -145,7 +144,7 @@ def test_help_and_welcome_list_only_topics_whose_window_is_open(monkeypatch: pyt
 def test_welcome_with_many_topics_fits_one_passive_reply(app: Flask, wechat: WeChat, config: Config) -> None:
     many = [{"id": f"topic-{i:03d}", "name": f"肾移植术后第{i}个常见问题的详细解答", "keywords": [f"话题{i}"],
              "answer": {"kind": "text", "texts": ["示例"]}} for i in range(200)]
-    app.extensions["wxbot"].ctx.services["rules"].import_yaml(yaml.safe_dump({"rules": [*many, FEVER_RULE]},
+    app.extensions["wxbot"].ctx.services.rules.import_yaml(yaml.safe_dump({"rules": [*many, FEVER_RULE]},
                                                                              allow_unicode=True))
     reply = wechat.event("subscribe")
     assert len(reply.text.encode("utf-8")) <= 2047 and not reply.text.endswith(CONTINUED)
@@ -222,10 +221,10 @@ def test_a_change_reaches_another_app_instance(config: Config, store: Store, tmp
     now = [0.0]
     first, second = create_app(config=config, store=store), create_app(config=config, store=store)
     for a in (first, second):
-        a.extensions["wxbot"].ctx.services["rules"] = RuleSet(store, config, clock=lambda: now[0])
+        a.extensions["wxbot"].ctx.services.rules.clock = lambda: now[0]
     wx = WeChat(second.test_client(), config)
     assert wx.send("烧到39度").kind == "text" and "请立即就医" not in wx.send("烧到39度").text
-    first.extensions["wxbot"].ctx.services["rules"].import_yaml(rules_yaml())
+    first.extensions["wxbot"].ctx.services.rules.import_yaml(rules_yaml())
     assert "请立即就医" not in wx.send("烧到39度").text  # within its check interval: still the old rules
     now[0] += 0.5
     assert "请立即就医" in wx.send("烧到39度").text

@@ -11,13 +11,13 @@ import pytest
 from flask import Flask
 
 from bot import create_app
-from bot import intake as intake_module
-from bot import messages as m
 from bot.config import Config
-from bot.intake import BUSY_REPLY
-from bot.simulator import message_xml, read_reply, signed_request
 from bot.store import Store
-from bot.wechat import sign
+from bot.web import intake as intake_module
+from bot.web.intake import BUSY_REPLY
+from bot.wechat import messages as m
+from bot.wechat.crypto import sign
+from bot.wechat.simulator import message_xml, read_reply, signed_request
 from handlers.base import Context, Outcome, Router
 from tests.conftest import WeChat, wait_for
 

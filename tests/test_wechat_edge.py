@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot import messages as m
-from bot.wechat import (
-    AppIdMismatch,
-    MalformedRequest,
-    MessageCrypto,
-    SignatureError,
-    WeChatEdge,
-    check_signature,
-    parse_message,
-    render_reply,
-    sign,
-    split_text,
-)
+from bot.wechat import messages as m
+from bot.wechat.crypto import MessageCrypto, check_signature, sign
+from bot.wechat.edge import WeChatEdge
+from bot.wechat.errors import AppIdMismatch, MalformedRequest, SignatureError
+from bot.wechat.inbound import parse_message
+from bot.wechat.outbound import render_reply, split_text
 
 # wechatpy's tests/test_crypto.py vector (shared/wechat-protocol.md §2.1).
 V_TOKEN = "123456"

@@ -778,7 +778,7 @@ def validate_rules(
     """Every problem in `rules` (duplicate ids included); article ids are checked only if given.
 
     `urgent_overhead`: the UTF-8 bytes the urgent reply adds around an urgent rule's text (care
-    guidance and the department's contact, see handlers/replies.py urgent_text); the rules module
+    guidance and the department's contact, see bot.rules.urgent); the rules module
     cannot know it, so without it urgent texts are held to the plain 2047-byte limit only.
     RuleSet passes it for the account's config.
     """

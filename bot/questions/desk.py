@@ -17,16 +17,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot import messages as m
-from bot.api import WeChatAPI, WeChatAPIError
 from bot.config import ArticleConfig, QASchedule, QuestionsConfig
-from bot.privacy import scrub
-from bot.rules import normalize
+from bot.questions.privacy import scrub
+from bot.rules.engine import normalize
 from bot.store import Store
-from bot.wechat import custom_message
+from bot.wechat import messages as m
+from bot.wechat.api import WeChatAPI, WeChatAPIError
+from bot.wechat.outbound import custom_message
 
 if TYPE_CHECKING:
-    from bot.ruleset import RuleBook
+    from bot.rules.ruleset import RuleBook
 
 MAX_TEXT_CHARS = 2000  # WeChat caps a text message near this; longer input is cut, not refused
 MIN_BODY_CHARS = 2  # "提问：" followed by one character is not a question
@@ -34,7 +34,7 @@ OTHER_TOPIC = "其他问题"
 SKETCH_SIZE = 4
 _NON_WORD = re.compile(r"[\W_]+")
 _FILLER = re.compile("请问|您好|你好|谢谢|麻烦")
-_PLACEHOLDER = re.compile(r"\[[^\[\]]{1,16}\]")  # what bot.privacy.scrub puts in place of personal data
+_PLACEHOLDER = re.compile(r"\[[^\[\]]{1,16}\]")  # what bot.questions.privacy.scrub puts in place of personal data
 _WEEKDAYS = "一二三四五六日"
 _MARKER_TRIM = " \t\r\n:：,，、.。-—"
 URGENT_NOTE = "如有发热、尿量明显减少、移植肾区疼痛等紧急情况，请立即就医，不要等待答疑。"

@@ -1,10 +1,11 @@
-"""The `/wechat` endpoint: a thin Flask adapter over `bot.intake`."""
+"""The `/wechat` endpoint: a thin Flask adapter over `bot.web.intake`."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, request
 
-from bot.wechat import WeChatRequestError, parse_query
+from bot.wechat.edge import parse_query
+from bot.wechat.errors import WeChatRequestError
 
 bp = Blueprint("webhook", __name__)
 

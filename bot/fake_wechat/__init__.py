@@ -8,7 +8,7 @@ Pushes follow the account's message mode, as WeChat's do. Given only the webhook
 signed with `signature` (plaintext mode). Given the account's EncodingAESKey as well, it is sent in safe mode:
 `encrypt_type=aes` and `msg_signature` in the query (besides `signature`), and the body is only
 `<xml><ToUserName/><Encrypt/></xml>`, encrypted for the appid of the account the job belongs to. Both are
-built by `bot.simulator.signed_request`, the same code the tests use to play WeChat.
+built by `bot.wechat.simulator.signed_request`, the same code the tests use to play WeChat.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import requests
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-from bot.simulator import Account as _PushAccount
-from bot.simulator import signed_request
-from bot.wechat import MessageCrypto
+from bot.wechat.crypto import MessageCrypto
+from bot.wechat.simulator import Account as _PushAccount
+from bot.wechat.simulator import signed_request
 
 JsonDict = dict[str, Any]
 

@@ -11,7 +11,8 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from bot.wechat import MessageCrypto, sign
+from bot.wechat import messages as m
+from bot.wechat.crypto import MessageCrypto, sign
 
 
 @dataclass(frozen=True)
@@ -98,3 +99,18 @@ def read_reply(account: Account, body: str, key: str | None = None) -> ReadReply
     items = tuple((i.findtext("Title") or "", i.findtext("Description") or "", i.findtext("Url") or "")
                   for i in root.iter("item"))
     return ReadReply(kind, articles=items, xml=body)
+
+
+def trial_message(text: str, kind: str, account: str, openid: str = "o_rules_trial") -> m.Inbound:
+    """The message a follower's input of `kind` would arrive as (text, voice, a menu click, a QR subscribe)."""
+    now = int(time.time())
+    if kind == "click":
+        return m.ClickEvent(account, openid, now, key=text)
+    if kind == "subscribe":
+        return m.SubscribeEvent(account, openid, now, scene=text or None)
+    msg_id = str(secrets.randbits(62))
+    if kind == "voice":
+        return m.VoiceMessage(account, openid, now, msg_id, media_id="trial", format="amr", recognition=text)
+    if kind != "text":
+        raise ValueError(f"unknown input kind {kind!r} (text, voice, click or subscribe)")
+    return m.TextMessage(account, openid, now, msg_id, content=text)

@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
-from bot import messages as m
 from bot.config import Config
-from bot.rules import CompiledRules, Rule, RuleError, RuleMatch, compile_rules, parse_rules, rule_to_dict
+from bot.rules.engine import CompiledRules, Rule, RuleError, RuleMatch, compile_rules, parse_rules, rule_to_dict
+from bot.rules.urgent import urgent_overhead
 from bot.store import Store, StoreError
+from bot.wechat import messages as m
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,7 @@ class RuleSet:
 
     def urgent_overhead(self) -> int:
         """UTF-8 bytes the urgent reply adds around an urgent rule's text, for this config's contact."""
-        from handlers.replies import urgent_text  # handlers import this module: import at use
-
-        return len(urgent_text("", self.config).encode("utf-8", "surrogatepass"))
+        return urgent_overhead(self.config.account.contact)
 
     def validate(self, items: Any, *, allow_no_urgent: bool = False) -> list[Rule]:
         """Parse rule dicts, all or nothing; raises RuleError naming every bad field.
@@ -146,6 +145,10 @@ class RuleSet:
                 "`rules import --allow-no-urgent`"
             ])
         return rules
+
+    def draft(self, items: Any, *, allow_no_urgent: bool = False) -> RuleBook:
+        """An unsaved rule set, validated and compiled like a saved one (to try it before saving)."""
+        return RuleBook.build(tuple(self.validate(items, allow_no_urgent=allow_no_urgent)), -1)
 
     def replace(self, items: Any, expected_version: int | None = None, *, allow_no_urgent: bool = False) -> int:
         """Validate and store a complete new rule set; returns its version."""
@@ -169,3 +172,14 @@ class RuleSet:
         book = self.current()
         doc = {"rules": [rule_to_dict(r) for r in book.rules]}
         return f"# keyword rules, version {book.version}\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+class FixedRules(RuleSet):
+    """One given version of the rules, never refreshed from Redis: routes a message with an unsaved edit."""
+
+    def __init__(self, book: RuleBook, store: Store, config: Config) -> None:
+        super().__init__(store, config)
+        self._fixed = book
+
+    def current(self) -> RuleBook:
+        return self._fixed

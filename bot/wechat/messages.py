@@ -1,7 +1,7 @@
 """Typed, protocol-free messages: what handlers receive and what they return.
 
-The WeChat edge (`bot.wechat`) turns XML into these frozen dataclasses and replies back into XML;
-nothing outside that module knows the wire format.
+The WeChat edge (`bot.wechat.edge`) turns XML into these frozen dataclasses and replies back into XML;
+nothing outside `bot.wechat` knows the wire format.
 """
 
 from __future__ import annotations

@@ -5,36 +5,19 @@ Only GET counts: a HEAD (link previews, crawlers checking the link) gets the sam
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from flask import Blueprint, abort, current_app, redirect, request
 from werkzeug.wrappers import Response
 
-from bot.wechat import same
+from bot.rules.survey import token_follower
 
 bp = Blueprint("links", __name__)
-
-
-def _sign(secret_key: str, who: str) -> str:
-    return hmac.new(secret_key.encode(), b"survey\x00" + who.encode(), hashlib.sha256).hexdigest()[:12]
-
-
-def survey_token(secret_key: str, pseudonym: str) -> str:
-    """A token naming the follower only by pseudonym; the signature stops forged click counts."""
-    who = pseudonym.removeprefix("u_")[:16]
-    return f"{who}.{_sign(secret_key, who)}"
-
-
-def survey_link(base_url: str, secret_key: str, pseudonym: str) -> str:
-    return f"{base_url}/s/{survey_token(secret_key, pseudonym)}"
 
 
 @bp.get("/s/<token>")
 def survey_redirect(token: str) -> Response:
     bot = current_app.extensions["wxbot"]
-    who, _, sig = token.partition(".")
-    if not who or len(who) > 16 or not same(_sign(bot.config.secret_key, who), sig):
+    who = token_follower(bot.config.secret_key, token)
+    if who is None:
         abort(404)
     if request.method == "GET":  # Flask answers HEAD with this view too
         try:

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import QASchedule, QuestionsConfig
-from bot.questions import bigrams
+from bot.questions.desk import bigrams
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -1,39 +1,24 @@
-"""Command line for editors: `python -m bot questions|digest|posts ...`, a thin layer over `bot.posts`."""
+"""`python -m bot questions | digest | posts ...`: the editors' commands, a thin layer over `bot.questions.posts`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from bot.posts import EditError, PostService
-from bot.render import clip
-
-F = TypeVar("F", bound=Callable[..., Any])
+from bot.cli.common import current_bot, user_errors
+from bot.questions.posts import EditError, PostService
+from bot.questions.render import clip
 
 
 def _service() -> PostService:
-    service: PostService = current_app.extensions["wxbot"].ctx.services["posts"]
-    return service
+    return current_bot().ctx.services.posts
 
 
-def _edits(fn: F) -> F:
-    """Show an editor's mistake as one line, not a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except EditError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
+_edits = user_errors(EditError)
 
 
 def _when(ts: str | None) -> str:
@@ -284,7 +269,4 @@ def posts_tick() -> None:
     click.echo(", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "nothing to do")
 
 
-def register(app: Flask) -> None:
-    """Add the editors' commands to the app's CLI."""
-    for group in (questions_group, digest_group, posts_group):
-        app.cli.add_command(group)
+GROUPS = (questions_group, digest_group, posts_group)

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.api import WeChatAPI
 from bot.config import Config
-from bot.digest import BatchResult, finish_crashed_batches, run_batch, run_due_batches
-from bot.publishing import FINAL_FAILURES, Publisher
-from bot.questions import QuestionDesk
-from bot.render import TITLE_MAX, PostContentError, RenderedPost, is_answered, render_post
+from bot.questions.batching import BatchResult, finish_crashed_batches, run_batch, run_due_batches
+from bot.questions.desk import QuestionDesk
+from bot.questions.publishing import FINAL_FAILURES, Publisher
+from bot.questions.render import TITLE_MAX, PostContentError, RenderedPost, is_answered, render_post
 from bot.store import PostEdit, Store
+from bot.wechat.api import WeChatAPI
 
 if TYPE_CHECKING:
-    from bot.ruleset import RuleBook
+    from bot.rules.ruleset import RuleBook
 
 EDITABLE = frozenset({"draft", "scheduled", "failed"})
 SCHEDULABLE = frozenset({"draft", "scheduled", "failed"})

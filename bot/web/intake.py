@@ -13,13 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from bot import messages as m
-from bot.api import WeChatAPIError
-from bot.questions import deliver_pending_links
-from bot.store import Effect, StoreError
-from bot.wechat import Envelope, WeChatEdge, WeChatRequestError, custom_message, fits_passive, render_reply, split_text
+from bot.questions.desk import deliver_pending_links
+from bot.rules.ruleset import FixedRules, RuleBook
+from bot.store import Effect, Store, StoreError
+from bot.wechat import messages as m
+from bot.wechat.api import WeChatAPI, WeChatAPIError
+from bot.wechat.edge import Envelope, WeChatEdge
+from bot.wechat.errors import WeChatRequestError
+from bot.wechat.outbound import custom_message, fits_passive, render_reply, split_text
 from handlers.base import Context, Dispatcher, Outcome, Router
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,15 @@ class _Task:
     done: threading.Event = field(default_factory=threading.Event)
     abandoned: bool = False
     xml: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """How the bot would answer a message, found without claiming, storing or sending anything."""
+
+    router: str  # the router that takes it
+    reply: m.Reply | None  # None: nothing shown (answered `success`), or not run (see `stored`)
+    stored: bool  # the router has side effects (storing a question): it was not run, its reply is unknown
 
 
 class Intake:
@@ -86,6 +98,19 @@ class Intake:
         if router.pure:
             return self._pure(router, found, env)
         return self._slow(router, found, env, started)
+
+    def dry_run(self, msg: m.Inbound, rules: RuleBook | None = None) -> DryRun:
+        """Route `msg` as a push would be routed, with the live rules or the given `rules` (an unsaved edit).
+
+        Only a pure router's handler runs (it reads memory only; its effects are dropped), so nothing changes.
+        """
+        ctx = self.ctx
+        if rules is not None:
+            ctx = replace(ctx, services=replace(ctx.services, rules=FixedRules(rules, ctx.store, ctx.config)))
+        router, found = self.dispatcher.route(msg, ctx)
+        if not router.pure:
+            return DryRun(router.name, None, stored=True)
+        return DryRun(router.name, router.handle(msg, found, ctx).reply, stored=False)
 
     # -- pure routers: one round trip -----------------------------------------------------------
 
@@ -213,7 +238,7 @@ class Intake:
 
     def _pending_links(self, msg: m.Inbound) -> None:
         try:
-            deliver_pending_links(self.ctx.store, self.ctx.services.get("api"), msg.openid,
+            deliver_pending_links(self.ctx.store, self.ctx.services.api, msg.openid,
                                   self.ctx.pseudonym(msg.openid))
         except Exception:
             log.warning("waiting answer links for %s not delivered; kept for later", msg.dedup_key)
@@ -225,22 +250,21 @@ class Intake:
             log.exception("late delivery failed for %s", msg.dedup_key)
 
 
-def make_deliver(api_getter: Callable[[], object | None], ctx: Context) -> Callable[[str, list[m.Reply]], None]:
+def make_deliver(api: WeChatAPI | None, store: Store) -> Callable[[str, list[m.Reply]], None]:
     """Send replies by the customer-service API; what WeChat certainly did not send waits in the outbox."""
 
     def queue(openid: str, replies: list[m.Reply]) -> None:
         for pending in replies:
-            ctx.store.push_outbox({"body": custom_message(pending, openid), "attempts": 0})
+            store.push_outbox({"body": custom_message(pending, openid), "attempts": 0})
 
     def deliver(openid: str, replies: list[m.Reply]) -> None:
-        api = api_getter()
         if api is None:
             queue(openid, replies)
             log.warning("late reply queued: no WeChat API client configured")
             return
         for i, reply in enumerate(replies):
             try:
-                api.send_custom(custom_message(reply, openid))  # type: ignore[attr-defined]
+                api.send_custom(custom_message(reply, openid))
             except WeChatAPIError as exc:
                 if exc.safe_to_repeat:
                     queue(openid, replies[i:])

@@ -27,12 +27,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot import messages as m
-from bot.api import MEANINGS, WeChatAPI, WeChatAPIError, meaning
 from bot.config import Config
-from bot.render import PostContentError, clip, is_answered, render_post
+from bot.questions.render import PostContentError, clip, is_answered, render_post
 from bot.store import PostEdit, Store
-from bot.wechat import custom_message
+from bot.wechat import messages as m
+from bot.wechat.api import MEANINGS, WeChatAPI, WeChatAPIError, meaning
+from bot.wechat.outbound import custom_message
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,102 @@
+"""`python -m bot run`: the whole service in the foreground (web, scheduler; in development Redis and fake WeChat)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from types import FrameType
+
+import click
+
+from bot.cli.common import config_or_exit
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@click.command("run")
+@click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")), show_default="$PORT or 8000")
+@click.option("--workers", type=int, show_default="$WEB_CONCURRENCY or 2 per core",
+              default=lambda: int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or 2 * (os.cpu_count() or 1))
+def run_command(host: str, port: int, workers: int) -> None:
+    """Start the web server (gunicorn), the scheduler and, when needed, Redis and the fake WeChat API."""
+    from bot.store import EmbeddedRedis
+
+    config = config_or_exit()
+    env = dict(os.environ)
+    children: list[subprocess.Popen[bytes]] = []
+    embedded = None
+    notes = []
+    if not env.get("REDIS_URL"):
+        data_dir = env.get("BOT_DATA_DIR", "data")
+        embedded = EmbeddedRedis(data_dir)
+        env["REDIS_URL"] = embedded.url
+        notes.append(f"Redis: embedded, persisted under {data_dir}/")
+    else:
+        notes.append("Redis: $REDIS_URL")
+    if not config.wechat.app_secret and not env.get("WECHAT_API_BASE_URL"):
+        fake_port = _free_port()
+        env["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"
+        env["WECHAT_APP_SECRET"] = "fake-secret-for-local-runs"
+        # The fake pushes as WeChat does for this account: signed with its token, and encrypted (safe mode)
+        # when it has an EncodingAESKey. Secrets go through the fake's environment, not its visible argv.
+        fake_env = {**env, "FAKE_WECHAT_TOKEN": config.wechat.token,
+                    "FAKE_WECHAT_AES_KEY": config.wechat.encoding_aes_key}
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "bot", "fake-wechat", "--port", str(fake_port),
+             "--appid", config.wechat.app_id, "--secret", env["WECHAT_APP_SECRET"],
+             "--webhook-url", f"http://{host}:{port}/wechat"],
+            env=fake_env))
+        notes.append(f"WeChat API: our fake server at {env['WECHAT_API_BASE_URL']} (no WECHAT_APP_SECRET set)")
+    children.append(subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
+         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "info",
+         "--no-control-socket"],
+        env=env))
+    children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env))
+    click.echo(f"Serving http://{host}:{port}/wechat ({workers} workers). " + "; ".join(notes) + ".")
+    click.echo("Try it: python -m bot simulate 问卷    (Ctrl-C stops everything)")
+
+    class Stop(Exception):
+        """Raised from the signal handler: os.wait() is otherwise resumed after a handled signal."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Stop
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while True:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if any(c.pid == pid for c in children):
+                code = os.waitstatus_to_exitcode(status) or 1
+                click.echo(f"a service process exited (code {code}); stopping everything", err=True)
+                break
+    except Stop:
+        click.echo("stopping")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C or TERM must not skip the clean-up
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded is not None:
+            embedded.close()
+    sys.exit(code)
+

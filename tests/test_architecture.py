@@ -1,0 +1,132 @@
+"""The tree's layering, checked from the source: no import circles, no arrows from a domain up into the web,
+the CLI, the handlers or the factory, no Flask below the web layer."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bot", "handlers", "scheduler")
+DOMAINS = ("bot.config", "bot.wechat", "bot.fake_wechat", "bot.rules", "bot.questions", "bot.store")
+UPPER = ("bot.web", "bot.cli", "handlers", "scheduler")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(tree: ast.Module, module: str, is_package: bool) -> Iterator[str]:
+    """Every module imported anywhere in the file (functions included), except under `if TYPE_CHECKING:`."""
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if _type_checking_only(node):
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = module.split(".") if is_package else module.split(".")[:-1]
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            yield base
+            # `from bot.rules import engine` imports the submodule bot.rules.engine
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _graph() -> dict[str, set[str]]:
+    files = [p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")]
+    modules = {_module_name(p): p for p in files}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found = set(_imports(tree, name, path.name == "__init__.py"))
+        graph[name] = {m for m in found if m in modules and m != name} | {m for m in found if m == "flask"
+                                                                            or m.startswith("flask.")}
+    return graph
+
+
+GRAPH = _graph()
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_the_graph_sees_the_tree() -> None:
+    assert {"bot", "bot.wechat.edge", "bot.store", "handlers.base", "bot.web.intake"} <= GRAPH.keys()
+    assert "bot.wechat.messages" in GRAPH["handlers.base"] or "bot.wechat.messages" in GRAPH["handlers.fallback"]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if _within(m, DOMAINS)))
+def test_domain_packages_import_nothing_above_them(module: str) -> None:
+    # The fake WeChat server is a Flask app of its own (a test double), not the bot's web layer.
+    flask_ok = _within(module, ("bot.fake_wechat",))
+    upward = sorted(m for m in GRAPH[module]
+                    if _within(m, UPPER) or m == "bot" or (m.startswith("flask") and not flask_ok))
+    assert not upward, f"{module} imports {upward}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in GRAPH if _within(m, ("handlers", "scheduler"))))
+def test_handlers_and_the_scheduler_never_touch_the_web(module: str) -> None:
+    web = sorted(m for m in GRAPH[module] if _within(m, ("bot.web", "bot.cli")) or m.startswith("flask"))
+    assert not web, f"{module} imports {web}"
+
+
+def test_no_import_circles() -> None:
+    """Tarjan's strongly connected components over module imports: every component is one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in GRAPH.get(v, ()):
+            if w not in GRAPH:
+                continue
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(GRAPH):
+        if module not in index:
+            visit(module)
+    assert not circles, f"import circles: {circles}"
+
+
+def test_only_the_store_imports_redis() -> None:
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            name = _module_name(path)
+            imported = set(_imports(ast.parse(path.read_text(encoding="utf-8")), name, path.name == "__init__.py"))
+            if not _within(name, ("bot.store",)):
+                assert not any(m == "redis" or m.startswith("redis.") for m in imported), name
