@@ -66,6 +66,8 @@ def connect_store(env: Mapping[str, str]) -> Store:
 
 def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None = None) -> Bot:
     """The bot's services without a web app (the scheduler process uses this too)."""
+    for warning in config.warnings:  # staging: what production would refuse
+        log.warning("%s", warning)
     api = build_api(config, store)
     rules = RuleSet(store, config)
     posts = PostService(config, store, api, _utcnow, rules.current)  # questions and Q&A posts

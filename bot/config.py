@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import functools
+import ipaddress
 import os
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -23,6 +25,9 @@ import yaml
 from bot.rules.engine import Rule, RuleError, parse_rules
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
+# development: no AppSecret (the fake WeChat API) or declared; staging: an AppSecret with a WeChat API on loopback;
+# production: declared (BOT_ENV=production), or an AppSecret with WeChat's real API.
+Mode = Literal["development", "staging", "production"]
 PASSIVE_TEXT_LIMIT = 2047  # UTF-8 bytes WeChat accepts in a passive text reply
 
 ENV_SECRETS = {
@@ -151,6 +156,8 @@ class Config:
     help_keywords: frozenset[str]  # whole messages (NFKC, casefolded) that ask for the topic list
     questions: QuestionsConfig
     source: str  # where it was loaded from, for messages
+    mode: Mode = "development"
+    warnings: tuple[str, ...] = ()  # unsafe settings tolerated outside production, one line each
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def article(self, article_id: str) -> ArticleConfig | None:
@@ -459,7 +466,8 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         ),
         api_timeout_seconds=wx.number("api_timeout_seconds", 5.0, 0.1, 60.0),
         api_max_retries=wx.integer("api_max_retries", 3, 0, 10),
-        require_encryption=wx.boolean("require_encryption", False),
+        # On by default with a key: WeChat encrypts every push in safe and compatible mode alike.
+        require_encryption=wx.boolean("require_encryption", bool(aes_key)),
     )
     if wechat.require_encryption and not aes_key:
         raise wx.fail("require_encryption", "needs wechat.encoding_aes_key (or WECHAT_ENCODING_AES_KEY)")
@@ -490,7 +498,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         raise root.fail("secret_key", "must be at least 16 characters (or set BOT_SECRET_KEY)")
 
     articles = _parse_articles(root)
-    return Config(
+    config = Config(
         account=account,
         wechat=wechat,
         webhook=webhook,
@@ -504,6 +512,85 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         source=source,
         raw=dict(root.data),
     )
+    return _apply_mode(config, env)
+
+
+# -- development, staging and production ---------------------------------------------------------------
+
+# The sample config.yaml's values: public in the repository, so anyone could sign pushes or forge links with them.
+SAMPLE_VALUES: Mapping[str, str] = {
+    "wechat.token": "devtoken123",
+    "wechat.app_id": "wxdev0000000000001",
+    "wechat.encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "wechat.encoding_aes_key_previous": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "secret_key": "dev-secret-key-change-me-in-production",
+}
+SECRET_ENV = {"wechat.token": "WECHAT_TOKEN", "wechat.app_id": "WECHAT_APP_ID",
+              "wechat.encoding_aes_key": "WECHAT_ENCODING_AES_KEY",
+              "wechat.encoding_aes_key_previous": "WECHAT_ENCODING_AES_KEY_PREVIOUS", "secret_key": "BOT_SECRET_KEY"}
+MIN_PRODUCTION_SECRET_KEY = 32
+
+
+def is_local_host(host: str) -> bool:
+    """A loopback, private or link-local address (or localhost): nothing a phone on the internet reaches."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified
+
+
+def _mode(env: Mapping[str, str], wechat: WeChatConfig) -> Mode:
+    """Production when declared (BOT_ENV) or when an AppSecret talks to WeChat's real API, whatever is declared."""
+    declared = env.get("BOT_ENV", "").strip().lower()
+    if declared not in ("", "production", "development"):
+        raise ConfigError(f"environment: BOT_ENV: must be production or development, got {declared!r}")
+    loopback = is_local_host(urlsplit(wechat.api_base_url).hostname or "")
+    if declared == "production" or (wechat.app_secret and not loopback):
+        return "production"
+    if declared == "development" or not wechat.app_secret:
+        return "development"
+    return "staging"
+
+
+def _unsafe(config: Config) -> list[str]:
+    """What production refuses, one line per field (outside production: warnings)."""
+    src, wx = config.source, config.wechat
+    values = {"wechat.token": wx.token, "wechat.app_id": wx.app_id, "wechat.encoding_aes_key": wx.encoding_aes_key,
+              "wechat.encoding_aes_key_previous": wx.encoding_aes_key_previous, "secret_key": config.secret_key}
+    found = [f"{src}: {name}: is the sample config's public development value; set {SECRET_ENV[name]} to the "
+             "account's own" for name, value in values.items() if value and value == SAMPLE_VALUES[name]]
+    if len(config.secret_key) < MIN_PRODUCTION_SECRET_KEY:
+        found.append(f"{src}: secret_key: is {len(config.secret_key)} characters, production needs at least "
+                     f"{MIN_PRODUCTION_SECRET_KEY} (set BOT_SECRET_KEY to a random string)")
+    url = urlsplit(config.account.public_base_url)
+    if url.scheme != "https":
+        found.append(f"{src}: account.public_base_url: must be https in production (followers open the survey "
+                     f"link on their phones), got {config.account.public_base_url!r}")
+    elif is_local_host(url.hostname or ""):
+        found.append(f"{src}: account.public_base_url: {url.hostname!r} is a loopback or private address that "
+                     "followers' phones cannot reach")
+    if config.aes_keys and not wx.require_encryption:
+        found.append(f"{src}: wechat.require_encryption: is false although an EncodingAESKey is set: a plaintext "
+                     "push's signature does not cover its body, so one captured signature could carry forged "
+                     "messages; set it true (in safe and compatible mode WeChat encrypts every push)")
+    return found
+
+
+def _apply_mode(config: Config, env: Mapping[str, str]) -> Config:
+    """Refuse unsafe settings in production; elsewhere keep them as warnings (none in development: sample secrets
+    and a loopback address are what development runs with)."""
+    mode = _mode(env, config.wechat)
+    if mode == "production" and not config.wechat.app_secret:
+        raise ConfigError(f"{config.source}: wechat.app_secret: is required in production (set WECHAT_APP_SECRET); "
+                          "without it nothing can be published or sent to followers")
+    found = _unsafe(config) if mode != "development" else []
+    if mode == "production" and found:
+        raise ConfigError("refusing to start in production:\n" + "\n".join(found))
+    return replace(config, mode=mode, warnings=tuple(found))
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -171,18 +172,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]:
-    """The real service under gunicorn on a free loopback port; yields its base URL."""
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    """The real service under gunicorn on a free loopback port, with exactly `env`; yields its base URL."""
     import socket
     import subprocess
     import sys
 
     import requests
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
-    env.update(REDIS_URL=redis_url, BOT_REDIS_PREFIX=store.prefix, BOT_CONFIG=str(ROOT / "config.yaml"),
-               WECHAT_API_BASE_URL=fake_wechat.url, WECHAT_APP_SECRET=APP_SECRET)
     # gunicorn gets the socket already bound: a port found free, closed and bound again later could be taken
     # meanwhile (by any process's outgoing connection), and gunicorn would exit after its bind retries.
     with socket.socket() as listener:
@@ -190,7 +188,7 @@ def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]
         port = listener.getsockname()[1]
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"fd://{listener.fileno()}",
-             "--workers", "2", "--log-level", "warning", "--no-control-socket"],
+             "--workers", str(workers), "--log-level", "warning", "--no-control-socket"],
             cwd=ROOT, env=env, pass_fds=(listener.fileno(),))
     url = f"http://127.0.0.1:{port}"
 
@@ -213,6 +211,21 @@ def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]
             proc.kill()
             proc.wait()
             raise
+
+
+def service_env(redis_url: str, store: Store, fake_wechat: Any, **extra: str) -> dict[str, str]:
+    """The environment of a service process: this test's Redis prefix and the fake WeChat API, nothing of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
+    env.update({"REDIS_URL": redis_url, "BOT_REDIS_PREFIX": store.prefix, "BOT_CONFIG": str(ROOT / "config.yaml"),
+                "WECHAT_API_BASE_URL": fake_wechat.url, "WECHAT_APP_SECRET": APP_SECRET, **extra})
+    return env
+
+
+@pytest.fixture
+def live_server(redis_url: str, store: Store, fake_wechat: Any) -> Iterator[str]:
+    """The real service under gunicorn on a free loopback port; yields its base URL."""
+    with gunicorn(service_env(redis_url, store, fake_wechat)) as url:
+        yield url
 
 
 # -- questions and reply posts (issue 4) ---------------------------------------------------------------

@@ -94,3 +94,129 @@ def test_missing_token_mentions_env_var() -> None:
     del data["wechat"]["token"]
     with pytest.raises(ConfigError, match="WECHAT_TOKEN"):
         parse_config(data, {})
+
+
+# -- development, staging and production -----------------------------------------------------------
+
+OWN = {"WECHAT_TOKEN": "Hospital2026Token", "WECHAT_APP_ID": "wx1a2b3c4d5e6f7a8b",
+       "WECHAT_APP_SECRET": "0123456789abcdef0123456789abcdef",
+       "WECHAT_ENCODING_AES_KEY": "Qm9vdHN0cmFwMjAyNkhvc3BpdGFsS2lkbmV5VHJhbnM",
+       "BOT_SECRET_KEY": "v8Jc3rQx9LmT2pZw7NbH4sKd6FgY1aUe"}
+
+
+def production_sample() -> dict[str, Any]:
+    """The sample with what an operator must set in the file itself for production."""
+    data = sample()
+    data["account"]["public_base_url"] = "https://wx.hospital.example.cn"
+    data["wechat"]["require_encryption"] = True
+    return data
+
+
+def test_the_sample_with_only_an_app_secret_is_refused_one_line_per_field() -> None:
+    """The reproduction: AppSecret, AppID and REDIS_URL set, WeChat's real API, everything else from the sample."""
+    env = {"WECHAT_APP_SECRET": "s3cret", "WECHAT_APP_ID": "wx1a2b3c4d5e6f7a8b", "REDIS_URL": "redis://r:6379/0"}
+    with pytest.raises(ConfigError) as err:
+        parse_config(sample(), env)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "refusing to start in production:"
+    fields = [line.split(": ")[1] for line in lines[1:]]
+    assert fields == ["wechat.token", "wechat.encoding_aes_key", "secret_key", "account.public_base_url",
+                      "wechat.require_encryption"]
+    assert "WECHAT_TOKEN" in lines[1] and "does not cover its body" in lines[-1]
+
+
+def test_production_with_the_accounts_own_settings_starts() -> None:
+    config = parse_config(production_sample(), OWN)
+    assert config.mode == "production" and config.warnings == ()
+    assert config.wechat.require_encryption
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"BOT_SECRET_KEY": "short-but-over-sixteen"}, "secret_key: is 22 characters, production needs at least 32"),
+    ({"WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"}, "wechat.encoding_aes_key: is the sample"),
+    ({"WECHAT_APP_ID": "wxdev0000000000001"}, "wechat.app_id: is the sample"),
+    ({"WECHAT_TOKEN": "devtoken123"}, "wechat.token: is the sample"),
+])
+def test_production_refuses_each_unsafe_secret(change: dict[str, str], field: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(production_sample(), {**OWN, **change})
+    assert field in str(err.value) and len(str(err.value).splitlines()) == 2
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://wx.hospital.example.cn", "must be https"),
+    ("https://127.0.0.1:8443", "loopback or private"),
+    ("https://192.168.1.20", "loopback or private"),
+    ("https://localhost", "loopback or private"),
+    ("https://[::1]:8443", "loopback or private"),
+])
+def test_production_refuses_a_public_base_url_phones_cannot_reach(url: str, why: str) -> None:
+    data = production_sample()
+    data["account"]["public_base_url"] = url
+    with pytest.raises(ConfigError, match=rf"account\.public_base_url: .*{why}"):
+        parse_config(data, OWN)
+
+
+def test_production_refuses_plaintext_pushes_when_a_key_is_set_and_says_why() -> None:
+    data = production_sample()
+    data["wechat"]["require_encryption"] = False
+    with pytest.raises(ConfigError, match=r"wechat\.require_encryption: .*signature does not cover its body"):
+        parse_config(data, OWN)
+
+
+def test_require_encryption_defaults_on_whenever_an_aes_key_is_configured() -> None:
+    data = production_sample()
+    del data["wechat"]["require_encryption"]
+    assert parse_config(data, OWN).wechat.require_encryption
+    del data["wechat"]["encoding_aes_key"]
+    assert not parse_config(data, {k: v for k, v in OWN.items() if k != "WECHAT_ENCODING_AES_KEY"}
+                            ).wechat.require_encryption
+
+
+def test_declared_production_without_an_app_secret_is_an_error_not_a_silent_fake() -> None:
+    env = {k: v for k, v in OWN.items() if k != "WECHAT_APP_SECRET"}
+    with pytest.raises(ConfigError, match=r"wechat\.app_secret: is required in production"):
+        parse_config(production_sample(), {**env, "BOT_ENV": "production"})
+
+
+def test_an_app_secret_with_wechats_real_api_is_production_whatever_is_declared() -> None:
+    with pytest.raises(ConfigError, match="refusing to start in production"):
+        parse_config(sample(), {"WECHAT_APP_SECRET": "s3cret", "BOT_ENV": "development"})
+
+
+def test_declared_production_is_production_also_against_a_loopback_api() -> None:
+    with pytest.raises(ConfigError, match="refusing to start in production"):
+        parse_config(sample(), {"WECHAT_APP_SECRET": "s3cret", "BOT_ENV": "production",
+                                "WECHAT_API_BASE_URL": "http://127.0.0.1:8001"})
+
+
+def test_staging_warns_with_the_same_lines_production_refuses() -> None:
+    """An AppSecret against a WeChat API on loopback (our fake): each finding is a warning line."""
+    config = parse_config(sample(), {"WECHAT_APP_SECRET": "s3cret", "WECHAT_API_BASE_URL": "http://127.0.0.1:8001"})
+    assert config.mode == "staging"
+    assert [w.split(": ")[1] for w in config.warnings] == [
+        "wechat.token", "wechat.app_id", "wechat.encoding_aes_key", "secret_key", "account.public_base_url",
+        "wechat.require_encryption"]
+
+
+def test_development_runs_the_sample_as_it_is() -> None:
+    config = parse_config(sample(), {})
+    assert config.mode == "development" and config.warnings == ()
+    assert parse_config(sample(), {"WECHAT_APP_SECRET": "fake", "WECHAT_API_BASE_URL": "http://127.0.0.1:9",
+                                   "BOT_ENV": "development"}).mode == "development"
+
+
+def test_an_unknown_bot_env_is_named() -> None:
+    with pytest.raises(ConfigError, match="BOT_ENV: must be production or development, got 'prod'"):
+        parse_config(sample(), {"BOT_ENV": "prod"})
+
+
+def test_every_secret_in_the_shipped_sample_is_known_as_a_sample_value() -> None:
+    """If config.yaml's development values change, production must still refuse them."""
+    from bot.config import SAMPLE_VALUES
+
+    data = sample()
+    assert data["wechat"]["token"] == SAMPLE_VALUES["wechat.token"]
+    assert data["wechat"]["app_id"] == SAMPLE_VALUES["wechat.app_id"]
+    assert data["wechat"]["encoding_aes_key"] == SAMPLE_VALUES["wechat.encoding_aes_key"]
+    assert data["secret_key"] == SAMPLE_VALUES["secret_key"]

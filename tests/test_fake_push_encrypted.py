@@ -248,6 +248,7 @@ def test_run_starts_the_fake_with_the_accounts_token_and_key(monkeypatch: pytest
     monkeypatch.setattr(cli_run, "signal", SimpleNamespace(signal=lambda *a: None, SIGINT=2, SIGTERM=15, SIG_IGN=1))
     result = CliRunner().invoke(cli_run.run_command, ["--port", "8123", "--workers", "1"])
     assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].startswith("Development mode (not for production")  # said first
     [(args, env)] = [(a, e) for a, e in started if "fake-wechat" in a]
     assert args[args.index("--appid") + 1] == base_config.wechat.app_id
     assert args[args.index("--webhook-url") + 1] == "http://127.0.0.1:8123/wechat"

@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import click
 from flask import Flask
 from flask.cli import FlaskGroup
+
+from bot.config import ConfigError
 
 
 def init_app(app: Flask) -> None:
@@ -24,7 +27,13 @@ def init_app(app: Flask) -> None:
 def main(create_app: Callable[[], Flask]) -> None:
     """`python -m bot`: the commands, inside the app `create_app` builds when a command needs one."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    group = FlaskGroup(create_app=create_app, add_default_commands=False, add_version_option=False,
+    def app_or_exit() -> Flask:
+        try:
+            return create_app()
+        except ConfigError as exc:  # one line per field, not a traceback
+            raise click.ClickException(str(exc)) from None
+
+    group = FlaskGroup(create_app=app_or_exit, add_default_commands=False, add_version_option=False,
                        load_dotenv=False, help="WeChat official-account bot.")
     # Flask's --app/--env-file/--debug options do not apply: the app is always this bot's.
     group.params = [p for p in group.params if p.name not in ("app", "env_file", "debug")]

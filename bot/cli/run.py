@@ -7,17 +7,31 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from types import FrameType
 
 import click
 
 from bot.cli.common import config_or_exit
+from bot.config import Config
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def _mode_line(config: Config, env: Mapping[str, str]) -> str:
+    """The first line `make run` prints: which mode this is and what that means."""
+    if config.mode == "production":
+        return "Production mode."
+    if config.mode == "staging":
+        return (f"Staging mode: an AppSecret with the WeChat API on loopback ({config.wechat.api_base_url}); "
+                f"{len(config.warnings)} setting(s) that production would refuse:")
+    api = f"the WeChat API at {env['WECHAT_API_BASE_URL']}" if env.get("WECHAT_API_BASE_URL") else "our fake WeChat API"
+    redis = "Redis at $REDIS_URL" if env.get("REDIS_URL") else "embedded Redis"
+    return f"Development mode (not for production; the sample config's secrets are accepted): {api}, {redis}."
 
 
 @click.command("run")
@@ -31,6 +45,9 @@ def run_command(host: str, port: int, workers: int) -> None:
 
     config = config_or_exit()
     env = dict(os.environ)
+    click.echo(_mode_line(config, env))
+    for warning in config.warnings:
+        click.echo(f"  warning: {warning}")
     children: list[subprocess.Popen[bytes]] = []
     embedded = None
     notes = []
@@ -41,10 +58,11 @@ def run_command(host: str, port: int, workers: int) -> None:
         notes.append(f"Redis: embedded, persisted under {data_dir}/")
     else:
         notes.append("Redis: $REDIS_URL")
-    if not config.wechat.app_secret and not env.get("WECHAT_API_BASE_URL"):
+    if config.mode == "development" and not env.get("WECHAT_API_BASE_URL"):
         fake_port = _free_port()
         env["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"
         env["WECHAT_APP_SECRET"] = "fake-secret-for-local-runs"
+        env["BOT_ENV"] = "development"  # the fake's secret must not make the children read as staging
         # The fake pushes as WeChat does for this account: signed with its token, and encrypted (safe mode)
         # when it has an EncodingAESKey. Secrets go through the fake's environment, not its visible argv.
         fake_env = {**env, "FAKE_WECHAT_TOKEN": config.wechat.token,
