@@ -75,7 +75,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
                   services=Services(rules=rules, posts=posts, api=api))
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
-                      require_encryption=config.wechat.require_encryption)
+                      require_encryption=config.wechat.require_encryption,
+                      original_id=config.account.original_id)
     intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(api, store))
     return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
 

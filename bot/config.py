@@ -433,7 +433,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         raise acc.fail("timezone", f"unknown time zone {timezone!r}") from None
     account = AccountConfig(
         name=acc.string("name"),
-        original_id=acc.string("original_id", "gh_000000000000"),
+        original_id=acc.string("original_id", SAMPLE_ORIGINAL_ID),
         timezone=timezone,
         contact=acc.string("contact"),
         public_base_url=acc.url("public_base_url", "http://127.0.0.1:8000").rstrip("/"),
@@ -528,6 +528,7 @@ SAMPLE_VALUES: Mapping[str, str] = {
 SECRET_ENV = {"wechat.token": "WECHAT_TOKEN", "wechat.app_id": "WECHAT_APP_ID",
               "wechat.encoding_aes_key": "WECHAT_ENCODING_AES_KEY",
               "wechat.encoding_aes_key_previous": "WECHAT_ENCODING_AES_KEY_PREVIOUS", "secret_key": "BOT_SECRET_KEY"}
+SAMPLE_ORIGINAL_ID = "gh_000000000000"
 MIN_PRODUCTION_SECRET_KEY = 32
 
 
@@ -563,6 +564,9 @@ def _unsafe(config: Config) -> list[str]:
               "wechat.encoding_aes_key_previous": wx.encoding_aes_key_previous, "secret_key": config.secret_key}
     found = [f"{src}: {name}: is the sample config's public development value; set {SECRET_ENV[name]} to the "
              "account's own" for name, value in values.items() if value and value == SAMPLE_VALUES[name]]
+    if config.account.original_id == SAMPLE_ORIGINAL_ID:
+        found.append(f"{src}: account.original_id: is the sample's placeholder; set the account's 原始ID (gh_...) "
+                     "from the WeChat admin page: pushes addressed to any other account are refused")
     if len(config.secret_key) < MIN_PRODUCTION_SECRET_KEY:
         found.append(f"{src}: secret_key: is {len(config.secret_key)} characters, production needs at least "
                      f"{MIN_PRODUCTION_SECRET_KEY} (set BOT_SECRET_KEY to a random string)")

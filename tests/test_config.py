@@ -108,6 +108,7 @@ def production_sample() -> dict[str, Any]:
     """The sample with what an operator must set in the file itself for production."""
     data = sample()
     data["account"]["public_base_url"] = "https://wx.hospital.example.cn"
+    data["account"]["original_id"] = "gh_4d00ed8d6399"
     data["wechat"]["require_encryption"] = True
     return data
 
@@ -120,8 +121,8 @@ def test_the_sample_with_only_an_app_secret_is_refused_one_line_per_field() -> N
     lines = str(err.value).splitlines()
     assert lines[0] == "refusing to start in production:"
     fields = [line.split(": ")[1] for line in lines[1:]]
-    assert fields == ["wechat.token", "wechat.encoding_aes_key", "secret_key", "account.public_base_url",
-                      "wechat.require_encryption"]
+    assert fields == ["wechat.token", "wechat.encoding_aes_key", "secret_key", "account.original_id",
+                      "account.public_base_url", "wechat.require_encryption"]
     assert "WECHAT_TOKEN" in lines[1] and "does not cover its body" in lines[-1]
 
 
@@ -195,8 +196,8 @@ def test_staging_warns_with_the_same_lines_production_refuses() -> None:
     config = parse_config(sample(), {"WECHAT_APP_SECRET": "s3cret", "WECHAT_API_BASE_URL": "http://127.0.0.1:8001"})
     assert config.mode == "staging"
     assert [w.split(": ")[1] for w in config.warnings] == [
-        "wechat.token", "wechat.app_id", "wechat.encoding_aes_key", "secret_key", "account.public_base_url",
-        "wechat.require_encryption"]
+        "wechat.token", "wechat.app_id", "wechat.encoding_aes_key", "secret_key", "account.original_id",
+        "account.public_base_url", "wechat.require_encryption"]
 
 
 def test_development_runs_the_sample_as_it_is() -> None:
@@ -213,10 +214,11 @@ def test_an_unknown_bot_env_is_named() -> None:
 
 def test_every_secret_in_the_shipped_sample_is_known_as_a_sample_value() -> None:
     """If config.yaml's development values change, production must still refuse them."""
-    from bot.config import SAMPLE_VALUES
+    from bot.config import SAMPLE_ORIGINAL_ID, SAMPLE_VALUES
 
     data = sample()
     assert data["wechat"]["token"] == SAMPLE_VALUES["wechat.token"]
     assert data["wechat"]["app_id"] == SAMPLE_VALUES["wechat.app_id"]
     assert data["wechat"]["encoding_aes_key"] == SAMPLE_VALUES["wechat.encoding_aes_key"]
     assert data["secret_key"] == SAMPLE_VALUES["secret_key"]
+    assert data["account"]["original_id"] == SAMPLE_ORIGINAL_ID

@@ -15,7 +15,7 @@ from tests.conftest import ROOT, gunicorn, service_env
 from tests.test_config import OWN
 
 SAMPLE_WITH_A_SECRET = {"WECHAT_APP_SECRET": "s3cret", "WECHAT_APP_ID": "wx1a2b3c4d5e6f7a8b"}
-FIELDS = ("wechat.token", "wechat.encoding_aes_key", "secret_key", "account.public_base_url",
+FIELDS = ("wechat.token", "wechat.encoding_aes_key", "secret_key", "account.original_id", "account.public_base_url",
           "wechat.require_encryption")
 
 
@@ -52,6 +52,7 @@ def test_production_with_the_accounts_own_secrets_serves_encrypted_pushes_only(
 
     data = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     data["account"]["public_base_url"] = "https://wx.hospital.example.cn"
+    data["account"]["original_id"] = "gh_4d00ed8d6399"
     del data["wechat"]["require_encryption"]  # on by default with a key
     cfg = tmp_path / "config.yaml"
     cfg.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from bot.wechat import messages as m
 from bot.wechat.crypto import MessageCrypto, check_signature, same, sign
-from bot.wechat.errors import MalformedRequest, SignatureError
+from bot.wechat.errors import ForeignAccount, MalformedRequest, SignatureError
 from bot.wechat.inbound import element_fields, parse_message, parse_xml
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also accepts "²"
@@ -49,8 +49,11 @@ class WeChatEdge:
     """Verifies and opens WeChat's pushes and seals the replies, for one account."""
 
     def __init__(self, token: str, app_id: str, aes_keys: tuple[str, ...], max_skew_seconds: int = 0,
-                 clock: Callable[[], float] = time.time, require_encryption: bool = False) -> None:
+                 clock: Callable[[], float] = time.time, require_encryption: bool = False,
+                 original_id: str = "") -> None:
         self.token = token
+        # ToUserName of our pushes: the account's original id (gh_...); some tools put the AppID there.
+        self.accounts = frozenset(a for a in (original_id, app_id) if a) if original_id else frozenset()
         self.require_encryption = require_encryption
         self.crypto = MessageCrypto(token, app_id, aes_keys) if aes_keys else None
         self.max_skew_seconds = max_skew_seconds
@@ -82,7 +85,7 @@ class WeChatEdge:
                 raise SignatureError("plaintext push refused: this account requires encryption")
             if not check_signature(self.token, args.get("signature", ""), timestamp, nonce):
                 raise SignatureError("invalid signature")
-            return Envelope(parse_message(body), None, timestamp, nonce)
+            return Envelope(self._ours(parse_message(body)), None, timestamp, nonce)
         if self.crypto is None:
             raise SignatureError("encrypted push but no EncodingAESKey is configured")
         encrypted = (element_fields(parse_xml(body)).get("Encrypt") or "")
@@ -91,7 +94,12 @@ class WeChatEdge:
         if not same(sign(self.token, timestamp, nonce, encrypted), args.get("msg_signature", "")):
             raise SignatureError("invalid msg_signature")
         plain, key_index = self.crypto.decrypt(encrypted)
-        return Envelope(parse_message(plain), key_index, timestamp, nonce)
+        return Envelope(self._ours(parse_message(plain)), key_index, timestamp, nonce)
+
+    def _ours(self, msg: m.Inbound) -> m.Inbound:
+        if self.accounts and msg.account not in self.accounts:
+            raise ForeignAccount("push is for another account (ToUserName is not account.original_id)")
+        return msg
 
     def seal(self, xml: str, envelope: Envelope) -> str:
         """The response body: plain XML, or the encrypted envelope in the key that opened the push."""

@@ -21,6 +21,12 @@ class AppIdMismatch(WeChatRequestError):
     status = 403
 
 
+class ForeignAccount(WeChatRequestError):
+    """A push addressed (ToUserName) to another official account."""
+
+    status = 403
+
+
 class MalformedRequest(WeChatRequestError):
     status = 400
 

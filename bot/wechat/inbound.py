@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import TypedDict
@@ -9,9 +11,15 @@ from typing import TypedDict
 from bot.wechat import messages as m
 from bot.wechat.errors import MalformedRequest
 
+_BOM = b"\xef\xbb\xbf"
+_INT = re.compile(r"-?[0-9]{1,18}")  # ASCII only: int() also takes "١٢٣", "1_000" and " +5"
+_MSG_ID = re.compile(r"[0-9]{1,20}")
+MAX_CREATE_TIME = 10**10  # seconds: year 2286; anything beyond is not a send time
+
 
 def parse_xml(body: bytes) -> ET.Element:
     """Parse a push body; refuses DTDs, entity declarations and anything before the root."""
+    body = body.removeprefix(_BOM)  # some clients write one before UTF-8 XML; it means nothing more
     head = body.lstrip()
     if head.startswith(b"<?xml"):
         end = head.find(b"?>")
@@ -21,7 +29,7 @@ def parse_xml(body: bytes) -> ET.Element:
     # WeChat's root is <xml>. Requiring it to come first rules out DOCTYPE (and with it every entity
     # declaration, external or expanding), comments and processing instructions.
     if not head.startswith(b"<xml"):
-        raise MalformedRequest("body must be an <xml> document without DTD")
+        raise MalformedRequest(_before_root(head))
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
@@ -31,6 +39,21 @@ def parse_xml(body: bytes) -> ET.Element:
     if root.tag != "xml":
         raise MalformedRequest("root element must be <xml>")
     return root
+
+
+def _before_root(head: bytes) -> str:
+    """Why a body that does not open with <xml> is refused (never echoing what it holds)."""
+    if not head:
+        return "empty body: a push is an <xml> document"
+    if head.startswith(b"<!DOCTYPE") or head.startswith(b"<!ENTITY"):
+        return "DTDs and entity declarations are not accepted"
+    if head.startswith(b"<!--"):
+        return "comments before <xml> are not accepted"
+    if head.startswith(b"<?"):
+        return "processing instructions before <xml> are not accepted"
+    if head.startswith(b"<"):
+        return "the root element must be <xml>"
+    return "the body is not XML: a push is an <xml> document"
 
 
 def element_fields(root: ET.Element) -> dict[str, str]:
@@ -44,23 +67,32 @@ def _int(fields: Mapping[str, str], name: str, default: int | None = None) -> in
         if default is not None:
             return default
         raise MalformedRequest(f"missing {name}")
-    try:
-        return int(raw)
-    except ValueError:
-        raise MalformedRequest(f"{name} is not a number") from None
+    if not _INT.fullmatch(raw):
+        raise MalformedRequest(f"{name} is not a whole number in ASCII digits")
+    return int(raw)
 
 
-def _float(fields: Mapping[str, str], name: str) -> float:
+def _float(fields: Mapping[str, str], name: str, bound: float = 1e9) -> float:
     try:
-        return float(fields.get(name) or 0)
+        value = float(fields.get(name) or 0)
     except ValueError:
         raise MalformedRequest(f"{name} is not a number") from None
+    if not math.isfinite(value) or abs(value) > bound:
+        raise MalformedRequest(f"{name} is out of range (at most {bound:g} in size, not NaN or infinite)")
+    return value
+
+
+def _create_time(fields: Mapping[str, str]) -> int:
+    value = _int(fields, "CreateTime")
+    if not 0 < value < MAX_CREATE_TIME:
+        raise MalformedRequest("CreateTime is not a plausible send time (seconds since 1970)")
+    return value
 
 
 def _msg_id(fields: Mapping[str, str]) -> str:
     raw = fields.get("MsgId", "")
-    if not raw.isdigit() or len(raw) > 20:
-        raise MalformedRequest("missing or invalid MsgId")
+    if not _MSG_ID.fullmatch(raw):
+        raise MalformedRequest("missing MsgId, or not up to 20 ASCII digits")
     return raw
 
 
@@ -100,8 +132,8 @@ def _message(f: dict[str, str], common: _Common, msg_type: str) -> m.Inbound:
         return m.LocationMessage(
             **common,
             msg_id=msg_id,
-            latitude=_float(f, "Location_X"),
-            longitude=_float(f, "Location_Y"),
+            latitude=_float(f, "Location_X", 90),
+            longitude=_float(f, "Location_Y", 180),
             scale=_int(f, "Scale", 0),
             label=f.get("Label", ""),
         )
@@ -164,7 +196,8 @@ def _event(root: ET.Element, f: dict[str, str], common: _Common) -> m.Inbound:
         return m.ScanEvent(**common, scene=key, ticket=f.get("Ticket", ""))
     if lname == "location":
         return m.LocationEvent(
-            **common, latitude=_float(f, "Latitude"), longitude=_float(f, "Longitude"), precision=_float(f, "Precision")
+            **common, latitude=_float(f, "Latitude", 90), longitude=_float(f, "Longitude", 180),
+            precision=_float(f, "Precision")
         )
     if lname == "click":
         return m.ClickEvent(**common, key=key)
@@ -205,7 +238,7 @@ def parse_message(body: bytes) -> m.Inbound:
     common: _Common = {
         "account": f.get("ToUserName", ""),
         "openid": openid,
-        "create_time": _int(f, "CreateTime"),
+        "create_time": _create_time(f),
     }
     if msg_type == "event":
         return _event(root, f, common)
