@@ -268,3 +268,15 @@ def posts(config: Config, store: Store, qa_api: Any) -> Any:
     from bot.questions.posts import PostService
 
     return PostService(config, store, qa_api, lambda: datetime.now(UTC))
+
+
+@pytest.fixture
+def mass(config: Config, store: Store, qa_api: Any) -> tuple[Any, WeChat, Config]:
+    """Mass-send mode: the editors' service and a webhook client on one app."""
+    mass_config = replace(config, questions=replace(config.questions, publishing=replace(
+        config.questions.publishing, mode="mass_send")))
+    from bot.questions.posts import PostService
+
+    app = create_app({"TESTING": True}, config=mass_config, store=store)
+    return PostService(mass_config, store, qa_api, lambda: datetime.now(UTC)), WeChat(app.test_client(),
+                                                                                         mass_config), mass_config

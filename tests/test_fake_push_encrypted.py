@@ -177,7 +177,7 @@ def test_safe_mode_bot_finishes_the_post_from_the_encrypted_push(
     post = store.post(pid)
     assert post and post["status"] == "published" and post["url"] == job["article_detail"]["item"][0]["article_url"]
     assert {m.touser for m in fake_wechat.state.custom_messages()} == {"o_safe_1", "o_safe_2"}
-    assert len(fake_wechat.state.calls("/cgi-bin/freepublish/get")) == polls  # not by polling
+    assert len(fake_wechat.state.calls("/cgi-bin/freepublish/get")) == polls + 1  # the push confirmed; no poll
 
     # The same push in plaintext (a fake given only the token) is refused by this bot: hence the key.
     fake_wechat.state.set_webhook(safe_webhook, wx.token)

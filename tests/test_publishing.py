@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import requests
 
-from bot import create_app
 from bot.config import Config
 from bot.fake_wechat import publish_event_xml
 from bot.questions.batching import run_batch
@@ -424,16 +423,6 @@ def mass_event_xml(config: Config, msg_id: str, status: str, sent: int, errors: 
             f"<MsgID>{msg_id}</MsgID><Status><![CDATA[{status}]]></Status><TotalCount>{sent + errors}</TotalCount>"
             f"<FilterCount>{sent + errors}</FilterCount><SentCount>{sent}</SentCount><ErrorCount>{errors}</ErrorCount>"
             f"{urls}</xml>")
-
-
-@pytest.fixture
-def mass(config: Config, store: Store, qa_api: Any) -> tuple[PostService, WeChat, Config]:
-    """Mass-send mode: the editors' service and a webhook client on one app."""
-    mass_config = replace(config, questions=replace(config.questions, publishing=replace(
-        config.questions.publishing, mode="mass_send")))
-    app = create_app({"TESTING": True}, config=mass_config, store=store)
-    return PostService(mass_config, store, qa_api, lambda: datetime.now(UTC)), WeChat(app.test_client(),
-                                                                                         mass_config), mass_config
 
 
 def test_mass_send_mode(mass: tuple[PostService, WeChat, Config], store: Store, fake_wechat: Any) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import time
 import uuid
 from collections import Counter
@@ -58,6 +59,16 @@ PUBLISH_STATUS: Mapping[int, str] = {
     6: "published, then every article blocked by the platform",
 }
 NOTIFY_DESCRIPTION = "您提出的问题已在本期答疑中解答，点击查看。"
+
+
+_ARTICLE_LINK = re.compile(r"https?://mp\.weixin\.qq\.com/\S{1,1000}")
+
+
+def mass_article_link(url: str) -> str:
+    """A mass send's article link if it is WeChat's own (as https), else "" (no API confirms mass sends)."""
+    if not _ARTICLE_LINK.fullmatch(url):
+        return ""
+    return "https://" + url.split("://", 1)[1]
 
 
 class _LostLease(Exception):
@@ -359,8 +370,13 @@ class Publisher:
         counts = {"mass_status": event.status, "mass_total": str(event.total_count),
                   "mass_filtered": str(event.filter_count), "mass_sent": str(event.sent_count),
                   "mass_errors": str(event.error_count)}
-        if event.article_url:  # the article's link: "答疑" answers with it from now on
-            counts["url"] = event.article_url
+        if event.article_url:  # the article's link: "答疑" answers with it from now on, if it is WeChat's
+            link = mass_article_link(event.article_url)
+            if link:
+                counts["url"] = link
+            else:
+                self._error(pid, "mass send", 0, f"MASSSENDJOBFINISH named a link that is not a WeChat article "
+                            f"({clip(event.article_url, 200)!r}); not used", now)
         sent = event.status.replace(" ", "").lower() == "sendsuccess"
         if sent:
             done = self.store.update_post(pid, ("publishing",), "published", now=_ts(now), fields={
@@ -427,28 +443,39 @@ class Publisher:
         log.warning("post %s: publish job unsettled after %d polls; left to an editor", pid, polls + 1)
 
     def on_event(self, event: m.PublishJobFinishEvent) -> str | None:
-        """PUBLISHJOBFINISH: finish the post it belongs to and start telling the askers; its post id."""
+        """PUBLISHJOBFINISH: confirm the job's end with freepublish/get, finish its post, start telling askers.
+
+        A push says nothing WeChat vouches for (in plaintext mode its signature does not even cover the body):
+        the status and link come from freepublish/get, and a push that disagrees is recorded on the post.
+        """
         pid = self.store.post_for_publish_id(event.publish_id)
         if pid is None:
             log.info("PUBLISHJOBFINISH for unknown publish_id %s", event.publish_id)
             return None
         now = self.clock()
-        url = event.articles[0].url if event.articles else ""
-        article_id = event.article_id
-        if event.publish_status == 0 and not url and self.api is not None:
-            try:  # the push lacks the article URL: freepublish/get has it
-                result = self.api.post("freepublish/get", data={"publish_id": event.publish_id})
-                items = (result.get("article_detail") or {}).get("item") or []
-                url = str(items[0].get("article_url", "")) if items else ""
-                article_id = article_id or str(result.get("article_id", ""))
-            except WeChatAPIError as exc:
-                self._error(pid, "poll", exc.code, exc.message, now)
-                return pid  # polling (or an editor) finishes it
-        if event.publish_status == 0 and not url:
+        if self.api is None:
+            return pid  # nothing to confirm it with: the post stays for an editor
+        try:
+            result = self.api.post("freepublish/get", data={"publish_id": event.publish_id})
+        except WeChatAPIError as exc:
+            self._error(pid, "poll", exc.code, exc.message, now)
+            return pid  # polling (or an editor) finishes it
+        status = int(result.get("publish_status", 1))
+        items = (result.get("article_detail") or {}).get("item") or []
+        url = str(items[0].get("article_url", "")) if items else ""
+        pushed = event.articles[0].url if event.articles else ""
+        if event.publish_status != status or (pushed and pushed != url):
+            self._error(pid, "publish job", 0, "a PUBLISHJOBFINISH push disagreed with WeChat's record of the job "
+                        f"(push: status {event.publish_status}, link {clip(pushed, 200)!r}; freepublish/get: status "
+                        f"{status}, link {url!r}); WeChat's record is what counts", now)
+            log.warning("post %s: PUBLISHJOBFINISH disagreed with freepublish/get; kept WeChat's record", pid)
+        if status == 1:
+            return pid  # still publishing: polling finishes it
+        if status == 0 and not url:
             # Live, but without its link nobody can be told where it is: polling (or an editor) finishes it.
             self._error(pid, "publish job", 0, "WeChat reported the post published but gave no article link", now)
             return pid
-        if self.finish(pid, event.publish_id, event.publish_status, article_id, url, now):
+        if self.finish(pid, event.publish_id, status, str(result.get("article_id", "")), url, now):
             self.follow_up(pid, now, limit=20)  # the rest (if any) on the scheduler's next tick
         return pid
 
