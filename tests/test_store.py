@@ -8,7 +8,17 @@ from pathlib import Path
 import psutil
 import redis
 
-from bot.store import EmbeddedRedis, Store
+from bot.store import FORGED, EmbeddedRedis, Store
+
+
+def test_a_signature_is_bound_to_its_first_body_in_the_claim(store: Store) -> None:
+    hit = store.hit_effect("rules", "x", "20261206")
+    assert store.claim("m:1", b"R<a/>", 60, [hit], binding=("sig1", "body-a"), binding_ttl=600) is None
+    assert store.claim("m:1", b"R<a/>", 60, [hit], binding=("sig1", "body-a")) == b"R<a/>"  # a retry replays
+    assert store.claim("m:2", b"R<b/>", 60, [hit], binding=("sig1", "body-b")) == FORGED
+    assert store.outcome("m:2") is None and store.rule_hits("20261206") == {"x": 1}  # nothing applied
+    assert 590 <= store.redis.ttl(store.key("sig", "sig1")) <= 600
+    assert store.claim("m:3", b"S", 60, [], binding=("sig2", "body-b")) is None  # another signature: its own
 
 
 def test_claim_once_then_returns_stored_value(store: Store) -> None:

@@ -8,6 +8,8 @@ key                                type      what
 {p}dedup:{dedup_key}               string    a push's outcome, for WeChat's retries (TTL):
                                              ``P`` being handled, ``R<xml>`` reply to replay,
                                              ``S`` answered ``success`` (reply sent later or none)
+{p}sig:{signature}                 string    digest of the first body pushed under a plaintext push's
+                                             signature (TTL: twice the dedup window); see ``claim``
 {p}outbox                          list      JSON late replies waiting for the customer-service API
 {p}token:{appid}                   string    JSON ``{"token", "expires_at"}`` shared access token
 {p}lock:token:{appid}              string    holder id while one process refreshes the token
@@ -90,16 +92,17 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 DEFAULT_PREFIX = "wxbot:"
+FORGED = -1  # what `Store.claim` answers for a plaintext push whose signature came with another body
 
 StoreError = redis.RedisError  # what callers catch when Redis is unreachable or fails
 
 # Store a push's outcome under its dedup key (KEYS[1], ARGV[1], TTL ARGV[2]) and apply the handler's
-# effects (KEYS[2..], op/value/arg triples from ARGV[3]); returns 1 when a 'flag' effect's key exists.
+# effects (KEYS[2..nkeys], op/value/arg triples from ARGV[3]); returns 1 when a 'flag' effect's key exists.
 _STORE_AND_APPLY_LUA = """
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local a = 3
 local flagged = false
-for i = 2, #KEYS do
+for i = 2, nkeys do
   local op = ARGV[a]
   if op == 'flag' then
     if redis.call('EXISTS', KEYS[i]) == 1 then flagged = 1 end
@@ -120,13 +123,23 @@ return flagged
 # Claim a push's dedup key and, only if this call claimed it, store its value and apply its effects.
 # One round trip: returns the value already stored (a retry), else nil, or 1 when a 'flag' effect's
 # key exists (e.g. answer links waiting for this follower).
+# A plaintext push's binding comes last (key KEYS[#KEYS], body digest and TTL the last two ARGV): the
+# first body seen under a signature owns it; another body under it answers -1 and changes nothing.
 _CLAIM_LUA = """
+local nkeys = #KEYS
+local digest = ARGV[#ARGV - 1]
+if digest ~= '' then
+  local bound = redis.call('GET', KEYS[nkeys])
+  if bound and bound ~= digest then return -1 end
+  if not bound then redis.call('SET', KEYS[nkeys], digest, 'EX', ARGV[#ARGV]) end
+  nkeys = nkeys - 1
+end
 local old = redis.call('GET', KEYS[1])
 if old then return old end
 """ + _STORE_AND_APPLY_LUA
 
 # A slow handler finished (it ran once, after its claim): its final outcome and its effects.
-_SETTLE_LUA = _STORE_AND_APPLY_LUA
+_SETTLE_LUA = "local nkeys = #KEYS\n" + _STORE_AND_APPLY_LUA
 
 # Replace the rules document; refuses (returns -1) if another admin changed it since `expected`.
 _REPLACE_RULES_LUA = """
@@ -432,12 +445,19 @@ class Store:
 
     # -- webhook: dedup and reply replay ------------------------------------------------------
 
-    def claim(self, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect] = ()) -> bytes | int | None:
+    def claim(self, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect] = (),
+              binding: tuple[str, str] | None = None, binding_ttl: int = 0) -> bytes | int | None:
         """Store `value` for a new push and apply `effects`; for a retry return what is stored.
 
-        A new push returns None, or 1 if the key of a "flag" effect exists.
+        A new push returns None, or 1 if the key of a "flag" effect exists. `binding` (signature, body digest)
+        ties a plaintext push's signature to its body: another body under it returns FORGED, changing nothing.
         """
         keys, args = self._effect_args(dedup_key, value, ttl, effects)
+        if binding is None:
+            args += ("", 0)
+        else:
+            keys.append(self.key("sig", binding[0]))
+            args += (binding[1], binding_ttl or ttl)
         try:
             result = self._held.call("EVALSHA", self._claim.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:  # first use, or the server restarted: load it once
@@ -1002,6 +1022,9 @@ def _json(value: Any) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # The embedded server used when REDIS_URL is not set
+
+
+_EMBEDDED_START = threading.Lock()  # the umask is per process: one embedded server starts at a time
 
 
 class EmbeddedRedis:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from bot.questions.desk import deliver_pending_links
 from bot.rules.ruleset import FixedRules, RuleBook
-from bot.store import Effect, Store, StoreError
+from bot.store import FORGED, Effect, Store, StoreError
 from bot.wechat import messages as m
 from bot.wechat.api import WeChatAPI, WeChatAPIError
 from bot.wechat.edge import Envelope, WeChatEdge
@@ -34,6 +34,7 @@ SUCCESS = "success"
 BUSY_REPLY = "系统繁忙，请稍后再发送一次。"
 CONTINUED = "\n（内容较长，余下部分随后发送）"
 LINKS_WAITING = 1  # what the claim answers when answer links wait for the follower
+FORGED_REASON = "signature already used with a different body (replayed query string)"
 MIN_WAIT = 0.1  # seconds a slow handler always gets, however late the push seems
 
 
@@ -71,6 +72,8 @@ class Intake:
         self.ctx = ctx
         self.deliver = deliver  # sends replies through the customer-service API, later
         self.ttl = ctx.config.webhook.dedup_ttl_seconds
+        # A plaintext signature is accepted while its timestamp is within the skew window on either side.
+        self.binding_ttl = 2 * max(self.ttl, edge.max_skew_seconds)
         self.deadline = ctx.config.webhook.reply_deadline_seconds
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handler")
 
@@ -128,11 +131,14 @@ class Intake:
             effects = (*effects, *self._window_effects(msg),
                        self.ctx.store.pending_links_flag(self.ctx.pseudonym(msg.openid)))
         try:
-            prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl, effects)
+            prior = self.ctx.store.claim(msg.dedup_key, REPLY + xml.encode() if xml else SILENT, self.ttl, effects,
+                                         env.binding, self.binding_ttl)
         except StoreError as exc:
             # Without Redis we cannot deduplicate, but a pure reply has no side effects to repeat.
             log.warning("store unavailable (%s); replying to %s without dedup", type(exc).__name__, msg.dedup_key)
             prior = None
+        if prior == FORGED:
+            return self._forged(env)
         if prior == LINKS_WAITING:
             self.executor.submit(self._pending_links, msg)
         elif isinstance(prior, bytes):
@@ -147,10 +153,13 @@ class Intake:
         msg = env.message
         deadline = self._deadline(started, env)
         try:
-            prior = self.ctx.store.claim(msg.dedup_key, PENDING, self.ttl, self._window_effects(msg))
+            prior = self.ctx.store.claim(msg.dedup_key, PENDING, self.ttl, self._window_effects(msg),
+                                         env.binding, self.binding_ttl)
         except StoreError as exc:
             log.warning("store unavailable (%s); %s not handled", type(exc).__name__, msg.dedup_key)
             return 200, self.edge.seal(render_reply(m.TextReply(BUSY_REPLY), msg), env)
+        if prior == FORGED:
+            return self._forged(env)
         if isinstance(prior, bytes):
             return self._replay(prior, env, deadline)
         task = _Task()
@@ -223,6 +232,13 @@ class Intake:
         if isinstance(reply, m.TextReply):
             return [m.TextReply(p) for p in split_text(reply.content)]
         return [reply] if reply is not None else []
+
+    @staticmethod
+    def _forged(env: Envelope) -> tuple[int, str]:
+        # A captured query string re-used with another body: someone other than WeChat is pushing.
+        log.warning("refused push: signature %s… re-used with a different body (%s %s)",
+                    env.binding[0][:8] if env.binding else "", env.message.kind, env.message.dedup_key)
+        return 403, FORGED_REASON
 
     def _replay(self, prior: bytes, env: Envelope, deadline: float) -> tuple[int, str]:
         """A retry: answer exactly what the first delivery answered (waiting briefly if still running)."""

@@ -7,6 +7,7 @@ push (no DOM beyond one ElementTree parse, one cached AES cipher per key).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,9 @@ class Envelope:
     key_index: int | None  # None: plaintext mode, reply in plain XML
     timestamp: str
     nonce: str
+    # Plaintext only: (signature, digest of the body). The signature covers token, timestamp and nonce but
+    # not the body, so the store binds it to the first body seen with it (see `Store.claim`).
+    binding: tuple[str, str] | None = None
 
 
 class WeChatEdge:
@@ -83,9 +87,11 @@ class WeChatEdge:
             if self.require_encryption:
                 # In safe mode WeChat always encrypts; a plaintext push's signature does not cover its body.
                 raise SignatureError("plaintext push refused: this account requires encryption")
-            if not check_signature(self.token, args.get("signature", ""), timestamp, nonce):
+            signature = args.get("signature", "")
+            if not check_signature(self.token, signature, timestamp, nonce):
                 raise SignatureError("invalid signature")
-            return Envelope(self._ours(parse_message(body)), None, timestamp, nonce)
+            binding = (signature.lower(), hashlib.blake2b(body, digest_size=16).hexdigest())
+            return Envelope(self._ours(parse_message(body)), None, timestamp, nonce, binding)
         if self.crypto is None:
             raise SignatureError("encrypted push but no EncodingAESKey is configured")
         encrypted = (element_fields(parse_xml(body)).get("Encrypt") or "")
