@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 
+from bot.checks import check_store
 from bot.config import Config, load_config
 from bot.questions.posts import PostService
 from bot.questions.privacy import Pseudonymizer
@@ -68,6 +69,7 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     """The bot's services without a web app (the scheduler process uses this too)."""
     for warning in config.warnings:  # staging: what production would refuse
         log.warning("%s", warning)
+    check_store(config, store)
     api = build_api(config, store)
     rules = RuleSet(store, config)
     posts = PostService(config, store, api, _utcnow, rules.current)  # questions and Q&A posts
@@ -77,7 +79,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
                       require_encryption=config.wechat.require_encryption,
                       original_id=config.account.original_id)
-    intake = Intake(edge, Dispatcher(routers) if routers else build_dispatcher(), ctx, make_deliver(api, store))
+    dispatcher = Dispatcher(routers) if routers else build_dispatcher()
+    intake = Intake(edge, dispatcher, ctx, make_deliver(api, store, config.retention.outbox_max))
     return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
 
 

@@ -143,6 +143,14 @@ class QuestionsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long personal data stays (see the key layout in `bot.store`)."""
+
+    unmatched_days: int  # the admins' list of unanswered messages, per day
+    outbox_max: int  # late replies waiting for the API (each holds an openid); the oldest go first
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; sections the features read are typed, the rest stay raw."""
 
@@ -156,6 +164,7 @@ class Config:
     help_keywords: frozenset[str]  # whole messages (NFKC, casefolded) that ask for the topic list
     questions: QuestionsConfig
     source: str  # where it was loaded from, for messages
+    retention: RetentionConfig = RetentionConfig(unmatched_days=30, outbox_max=10000)
     mode: Mode = "development"
     warnings: tuple[str, ...] = ()  # unsafe settings tolerated outside production, one line each
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -498,6 +507,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         raise root.fail("secret_key", "must be at least 16 characters (or set BOT_SECRET_KEY)")
 
     articles = _parse_articles(root)
+    keep = root.section("retention")
     config = Config(
         account=account,
         wechat=wechat,
@@ -510,6 +520,8 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
                                 for k in root.str_list("help_keywords") or ("帮助", "?", "help")),
         questions=_parse_questions(root.section("questions"), account),
         source=source,
+        retention=RetentionConfig(unmatched_days=keep.integer("unmatched_days", 30, 1, 365),
+                                  outbox_max=keep.integer("outbox_max", 10000, 100, 1_000_000)),
         raw=dict(root.data),
     )
     return _apply_mode(config, env)

@@ -30,5 +30,6 @@ class Fallback(Router):
             # What followers ask that nothing answers yet, for the admins: scrubbed, pseudonymous.
             day = ctx.today()
             record = {"t": scrub(text[:500]), "who": ctx.pseudonym(msg.openid), "at": str(msg.create_time)}
-            effects = (ctx.store.hit_effect("rules", "unmatched", day), ctx.store.unmatched_effect(record, day))
+            effects = (ctx.store.hit_effect("rules", "unmatched", day),
+                       *ctx.store.unmatched_effects(record, day, ctx.config.retention.unmatched_days))
         return Outcome(m.TextReply(ctx.config.webhook.default_reply), effects)

@@ -26,10 +26,15 @@ def main() -> int:
     # Blocked before any thread starts, so every thread inherits the mask.
     stop_signals = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-    bot = build_bot(config, connect_store(os.environ))
+    try:
+        bot = build_bot(config, connect_store(os.environ))
+    except ConfigError as exc:  # the Redis server would lose questions (production)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     sched = BackgroundScheduler(timezone=config.account.timezone,
                                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
-    sched.add_job(jobs.deliver_outbox, "interval", seconds=30, args=[bot.store, bot.api], id="deliver_outbox")
+    sched.add_job(jobs.deliver_outbox, "interval", seconds=30, args=[bot.store, bot.api],
+                  kwargs={"keep": config.retention.outbox_max}, id="deliver_outbox")
     # Q&A reply posts: each schedule's batch on its cron, plus a tick that publishes due posts, polls running
     # jobs, tells askers and catches up a batch slot missed while no scheduler ran. Both are safe to run in
     # any number of processes (Redis claims), so a second scheduler never repeats them.

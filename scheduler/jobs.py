@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
-def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200) -> int:
+def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200, keep: int = 10000) -> int:
     """Retry late replies that WeChat could not take before; returns how many were sent.
 
     Items are popped atomically, so two schedulers never send the same one. An item is tried again
@@ -37,7 +37,7 @@ def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200) -> int
         except WeChatAPIError as exc:
             attempts = int(item.get("attempts", 0)) + 1
             if exc.safe_to_repeat and attempts < MAX_ATTEMPTS:
-                store.push_outbox({**item, "attempts": attempts})
+                store.push_outbox({**item, "attempts": attempts}, keep)
                 log.warning("late reply still failing (%s); attempt %d", exc, attempts)
                 break  # WeChat is struggling: try the rest on the next run
             if exc.outcome_unknown:

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import redis
 
-from bot.store import FORGED, EmbeddedRedis, Store
+from bot.store import FORGED, OUTBOX_TTL, EmbeddedRedis, Store
 
 
 def test_a_signature_is_bound_to_its_first_body_in_the_claim(store: Store) -> None:
@@ -80,10 +80,28 @@ def test_lock_is_exclusive_and_released(store: Store) -> None:
 
 
 def test_outbox_fifo(store: Store) -> None:
-    store.push_outbox({"n": 1})
-    store.push_outbox({"n": 2})
+    store.push_outbox({"n": 1}, now=100.0)
+    store.push_outbox({"n": 2}, now=101.0)
     assert store.outbox_size() == 2
-    assert [store.pop_outbox(), store.pop_outbox(), store.pop_outbox()] == [{"n": 1}, {"n": 2}, None]
+    assert [store.pop_outbox(now=200.0), store.pop_outbox(now=200.0), store.pop_outbox(now=200.0)] == [
+        {"at": 100.0, "n": 1}, {"at": 101.0, "n": 2}, None]
+
+
+def test_the_outbox_is_capped_and_expires_with_wechats_reply_window(store: Store) -> None:
+    for n in range(5):
+        store.push_outbox({"n": n}, keep=3, now=1000.0 + n)
+    assert store.outbox_size() == 3  # the oldest went first
+    assert 0 < store.redis.ttl(store.key("outbox")) <= OUTBOX_TTL  # a list nobody pushes to goes whole
+    assert store.pop_outbox(now=1002.0 + OUTBOX_TTL - 1) == {"at": 1002.0, "n": 2}
+    assert store.pop_outbox(now=1004.0 + OUTBOX_TTL) is None  # the rest were past 48 h: dropped
+    assert store.outbox_size() == 0
+
+
+def test_unmatched_messages_expire_after_the_configured_days(store: Store) -> None:
+    effects = store.unmatched_effects({"t": "x", "who": "u_1"}, "20261206", days=7)
+    assert store.claim("m:9", b"S", 60, effects) is None
+    assert store.unmatched("20261206") == [{"t": "x", "who": "u_1"}]
+    assert 7 * 86400 - 5 <= store.redis.ttl(store.key("unmatched", "20261206")) <= 7 * 86400
 
 
 def test_embedded_redis_stops_on_close_with_clients_connected_and_keeps_data(tmp_path: Path) -> None:
@@ -111,3 +129,38 @@ def test_embedded_redis_stops_even_when_its_final_save_fails(tmp_path: Path) -> 
         client.config_set("dir", "/proc")  # no RDB can be written there: SHUTDOWN SAVE is refused
     server.close()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_durability_problems_name_a_volatile_server_and_an_evicting_policy(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path / "r")
+    store = Store.from_url(server.url)
+    try:
+        assert store.durability_problems() == []  # the embedded server: append-only, noeviction
+        store.redis.config_set("appendonly", "no")
+        assert store.durability_problems() == []  # RDB save points still persist
+        store.redis.config_set("save", "")
+        store.redis.config_set("maxmemory-policy", "allkeys-lru")
+        problems = store.durability_problems()
+        assert len(problems) == 2 and "keeps nothing on disk" in problems[0] and "allkeys-lru" in problems[1]
+        store.redis.config_set("maxmemory-policy", "volatile-lru")  # only keys with a TTL can go
+        assert len(store.durability_problems()) == 1
+    finally:
+        store.close()
+        server.close()
+
+
+def test_the_embedded_data_directory_is_private(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    (data / "old.aof").write_text("")
+    (data / "old.aof").chmod(0o644)
+    server = EmbeddedRedis(data)
+    store = Store.from_url(server.url)
+    try:
+        store.redis.execute_command("SAVE")
+    finally:
+        store.close()
+        server.close()
+    assert data.stat().st_mode & 0o777 == 0o700
+    files = [f for f in data.iterdir() if f.is_file()]
+    assert len(files) >= 2 and all(f.stat().st_mode & 0o777 == 0o600 for f in files)

@@ -13,7 +13,7 @@ from types import FrameType
 import click
 
 from bot.cli.common import config_or_exit
-from bot.config import Config
+from bot.config import Config, ConfigError
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
@@ -32,6 +32,19 @@ def _mode_line(config: Config, env: Mapping[str, str]) -> str:
     api = f"the WeChat API at {env['WECHAT_API_BASE_URL']}" if env.get("WECHAT_API_BASE_URL") else "our fake WeChat API"
     redis = "Redis at $REDIS_URL" if env.get("REDIS_URL") else "embedded Redis"
     return f"Development mode (not for production; the sample config's secrets are accepted): {api}, {redis}."
+
+
+def _check_redis(config: Config, url: str) -> None:
+    from bot.checks import check_store
+    from bot.store import Store
+
+    store = Store.from_url(url)
+    try:
+        check_store(config, store)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
 
 
 @click.command("run")
@@ -58,6 +71,7 @@ def run_command(host: str, port: int, workers: int) -> None:
         notes.append(f"Redis: embedded, persisted under {data_dir}/")
     else:
         notes.append("Redis: $REDIS_URL")
+        _check_redis(config, env["REDIS_URL"])  # before any child starts: production refuses a volatile one
     if config.mode == "development" and not env.get("WECHAT_API_BASE_URL"):
         fake_port = _free_port()
         env["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"

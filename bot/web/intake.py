@@ -266,12 +266,12 @@ class Intake:
             log.exception("late delivery failed for %s", msg.dedup_key)
 
 
-def make_deliver(api: WeChatAPI | None, store: Store) -> Callable[[str, list[m.Reply]], None]:
+def make_deliver(api: WeChatAPI | None, store: Store, keep: int = 10000) -> Callable[[str, list[m.Reply]], None]:
     """Send replies by the customer-service API; what WeChat certainly did not send waits in the outbox."""
 
     def queue(openid: str, replies: list[m.Reply]) -> None:
         for pending in replies:
-            store.push_outbox({"body": custom_message(pending, openid), "attempts": 0})
+            store.push_outbox({"body": custom_message(pending, openid), "attempts": 0}, keep)
 
     def deliver(openid: str, replies: list[m.Reply]) -> None:
         if api is None:
