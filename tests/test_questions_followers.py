@@ -110,6 +110,8 @@ def test_rejecting_a_question_asked_before_an_unsubscribe_keeps_the_newer_record
     store.forget_follower(who(posts))
     new = ask(posts, "术后多久可以游泳", hours_ago=4)
 
+    assert "text" not in store.question(old.qid)  # type: ignore[operator]  # its asker left: raw text gone
+    assert store.question(new.qid)["text"] == "提问：术后多久可以游泳"  # type: ignore[index]
     reject(posts, store, old.qid)
     assert store.question(old.qid)["status"] == "rejected"  # type: ignore[index]
     follower = store.follower(who(posts))
@@ -118,6 +120,18 @@ def test_rejecting_a_question_asked_before_an_unsubscribe_keeps_the_newer_record
 
     posts.reject_question(new.qid)  # the last open question: the openid goes
     assert store.follower(who(posts)) is None and keys_holding(store, OPENID) == []
+    assert keys_holding(store, "提问：") == []  # no text as received is left, only the scrubbed copies
+
+
+@pytest.mark.parametrize("reject", [reject_pending, reject_batched, reject_group])
+def test_a_rejected_question_keeps_only_its_scrubbed_text(posts: PostService, store: Store, reject: Any) -> None:
+    asked = ask(posts, "我是王小明，电话13812345678，移植后能吃火锅吗", hours_ago=5)
+    if reject is not reject_pending:
+        batch(posts, store, hours_ago=4.5)
+    reject(posts, store, asked.qid)
+    q = store.question(asked.qid)
+    assert q is not None and "text" not in q and "13812345678" not in q["public"]
+    assert keys_holding(store, "13812345678") == []
 
 
 def test_a_question_returned_unanswered_keeps_its_askers_record_until_told(posts: PostService, store: Store,
@@ -214,6 +228,7 @@ def test_a_repeat_of_a_published_question_is_stored_as_new(posts: PostService, s
     publish(posts, store, pid, hours_ago=3)
     assert store.question(first.qid)["status"] == "published"  # type: ignore[index]
     assert store.question(merged.qid)["status"] == "merged"  # type: ignore[index]
+    assert keys_holding(store, "提问：") == []  # published: only the scrubbed text stays
 
     again = ask(posts, "移植后能喝绿茶吗", hours_ago=2)
     assert again.outcome == "new" and again.qid != first.qid

@@ -552,6 +552,7 @@ class Publisher:
         statuses = self.store.question_fields(qids, ("status",))
         self.store.set_question_fields({q: {"status": "published"} for q, (s,) in zip(qids, statuses, strict=True)
                                         if s != "merged"})
+        self.store.drop_question_text(qids)  # answered in public: the scrubbed copy is all that stays
         if post.get("url"):
             latest = self.store.latest_post()
             if latest is None or float(latest.get("published_at", 0)) <= float(post.get("published_at") or 0):

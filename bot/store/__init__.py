@@ -24,7 +24,8 @@ key                                type      what
 {p}stats:survey:{yyyymmdd}         hash      ``clicks`` -> survey link clicks
 {p}survey:clickers:{yyyymmdd}      HLL       pseudonymous ids that clicked (count only)
 {p}q:seq                           string    last question id (INCR)
-{p}q:{id}                          hash      one question: ``asker`` (pseudonym), ``text`` as received,
+{p}q:{id}                          hash      one question: ``asker`` (pseudonym), ``text`` as received (deleted
+                                             once published or rejected, or when its asker unsubscribes),
                                              ``public`` (scrubbed), ``norm``, ``sketch``, ``tags``,
                                              ``topic``, ``received`` (epoch s), ``status`` (new, batched,
                                              answered, published, rejected, merged), ``post``, ``into``,
@@ -718,6 +719,7 @@ class Store:
                 pipe.multi()
                 pipe.zrem(self.key("q", "new"), qid)
                 pipe.hset(q_key, "status", "rejected")
+                pipe.hdel(q_key, "text")  # the text as received: only its scrubbed copy is kept
                 if asker:
                     self._release(asker.decode(), [qid], client=pipe)
                 pipe.execute()
@@ -738,8 +740,18 @@ class Store:
         return set(_strs(self.redis.smembers(self.key("follower", asker, "open"))))
 
     def forget_follower(self, asker: str) -> None:
-        """Unsubscribed: delete the stored openid, its open questions and any link still waiting for them."""
+        """Unsubscribed: delete the stored openid, its open questions' text as received and any waiting link."""
+        open_ids = [q.decode() for q in cast(set[bytes], self.redis.smembers(self.key("follower", asker, "open")))]
+        self.drop_question_text(open_ids)
         self.redis.delete(self.key("follower", asker), self.key("follower", asker, "open"), self.key("links", asker))
+
+    def drop_question_text(self, qids: Sequence[str], chunk: int = 5000) -> None:
+        """Forget these questions' text as received (published, rejected or its asker gone); the scrubbed copy stays."""
+        for i in range(0, len(qids), chunk):
+            pipe = self.redis.pipeline(transaction=False)
+            for qid in qids[i:i + chunk]:
+                pipe.hdel(self.key("q", qid), "text")
+            pipe.execute()
 
     def seen_effect(self, asker: str, now: float) -> Effect:
         """Ask the dedup claim to note when a follower with questions last wrote (WeChat's 48 h window)."""
@@ -881,6 +893,8 @@ class Store:
                         pipe.hset(post_key, mapping=_fields(edit.post))
                     for qid, qfields in edit.questions.items():
                         pipe.hset(self.key("q", qid), mapping=_fields(qfields))
+                        if qfields.get("status") == "rejected":
+                            pipe.hdel(self.key("q", qid), "text")  # left out: the text as received goes
                     for asker, qids in edit.release.items():
                         self._release(asker, qids, client=pipe)
                     pipe.execute()
