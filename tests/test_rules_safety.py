@@ -15,19 +15,20 @@ import pytest
 import yaml
 
 from bot.config import Config
-from bot.rules import engine
-from bot.rules.engine import (
+from bot.rules import (
     REGEX_TEXT_CHARS,
     RESERVED_IDS,
     Answer,
     CompiledRules,
     Rule,
     RuleError,
-    _required_chars,
     compile_rules,
+    matcher,
+    normalization,
     normalize,
     parse_rules,
 )
+from bot.rules.regex_safety import _required_chars
 from bot.rules.ruleset import RuleBook, RuleSet
 from bot.rules.urgent import urgent_text
 from bot.store import Store
@@ -346,8 +347,8 @@ def test_keywords_with_lone_surrogates_are_refused() -> None:
 
 
 def test_utf8_key_and_span_take_surrogates() -> None:
-    key = engine._utf8_key("a\udcffb")
-    assert engine._char_span("a\udcffb", key, len("a\udcff".encode("utf-8", "surrogatepass")), 1) == (2, 3)
+    key = normalization._utf8_key("a\udcffb")
+    assert matcher._char_span("a\udcffb", key, len("a\udcff".encode("utf-8", "surrogatepass")), 1) == (2, 3)
 
 
 # -- the character prefilter in front of regex searches ------------------------------------------------

@@ -18,7 +18,9 @@ from typing import Any
 import yaml
 
 from bot.config import Config
-from bot.rules.engine import CompiledRules, Rule, RuleError, RuleMatch, compile_rules, parse_rules, rule_to_dict
+from bot.rules.matcher import CompiledRules, compile_rules
+from bot.rules.model import Rule, RuleError, RuleMatch
+from bot.rules.parsing import parse_rules, rule_to_dict
 from bot.rules.urgent import urgent_overhead
 from bot.store import Store, StoreError
 from bot.wechat import messages as m
