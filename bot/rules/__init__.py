@@ -10,8 +10,10 @@ and the survey's tracked link (`survey`). The public names of the engine modules
 from bot.rules.matcher import CompiledRules, compile_rules
 from bot.rules.model import (
     DEFAULT_TIMEZONE,
+    MAX_REGEX_KEYWORDS,
+    REGEX_BUDGET_SECONDS,
+    REGEX_CHECK_SECONDS,
     REGEX_TEXT_CHARS,
-    REGEX_TIMEOUT_SECONDS,
     RESERVED_IDS,
     Answer,
     AnswerKind,
@@ -29,8 +31,10 @@ from bot.rules.validation import validate_rules
 
 __all__ = [
     "DEFAULT_TIMEZONE",
+    "MAX_REGEX_KEYWORDS",
+    "REGEX_BUDGET_SECONDS",
+    "REGEX_CHECK_SECONDS",
     "REGEX_TEXT_CHARS",
-    "REGEX_TIMEOUT_SECONDS",
     "RESERVED_IDS",
     "Answer",
     "AnswerKind",

@@ -4,9 +4,12 @@ Messages are normalized like keywords (see bot.rules.normalization).
 Matching: "exact" = the whole normalized message (dict lookup); "contains"/"prefix" = one
 Aho-Corasick automaton over every rule (prefix = occurrence at position 0); "regex" = a search with
 the `regex` package on the first REGEX_TEXT_CHARS characters of the normalized text, tried last, so
-its cost grows with the number of regex rules. Each regex search has a budget of
-REGEX_TIMEOUT_SECONDS: past it the rule does not match and a warning names the rule (never the
-message). Validation refuses the shapes that backtrack badly (see bot.rules.regex_safety) besides.
+its cost grows with the number of regex rules (at most MAX_REGEX_KEYWORDS keywords). All the regex
+searches for one message share one budget, REGEX_BUDGET_SECONDS: each search may use what is left,
+and once it is used up the remaining regex rules do not match; one warning names the rules cut off
+(never the message), and the other modes and the caller's fallback answer as usual. Validation
+refuses the shapes that backtrack badly, and at import the patterns slow on inputs built from them
+(see bot.rules.regex_safety), besides.
 Contains/prefix keywords are keyed on UTF-8 bytes (see _utf8_key) to keep the cost flat in size.
 Click: the menu EventKey is matched like text. Subscribe: a rule whose inputs are only {"subscribe"}
 and whose keywords are "*" (or empty) matches every subscribe; other rules with "subscribe" in
@@ -19,7 +22,8 @@ Disabled, out-of-window and wrong-input rules are dropped before ranking, so a l
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
 
@@ -29,8 +33,8 @@ import ahocorasick  # type: ignore[import-not-found, unused-ignore]
 from bot.rules.model import (
     INPUT_KINDS,
     QR_SCENE_PREFIX,
+    REGEX_BUDGET_SECONDS,
     REGEX_TEXT_CHARS,
-    REGEX_TIMEOUT_SECONDS,
     WILDCARD,
     InputKind,
     Rule,
@@ -61,15 +65,46 @@ _Cand = tuple[int, bool, frozenset[InputKind], TimeWindow | None, Rule, str, int
 _RegexCand = tuple[int, Any, int, frozenset[InputKind], TimeWindow | None, Rule, str, frozenset[str] | None]
 
 
-def _regex_search(pattern: Any, norm: str, rule: Rule) -> tuple[int, int] | None:
-    """Span of a regex rule's match in the capped text; None if none or past the time budget."""
-    try:
-        m = pattern.search(norm[:REGEX_TEXT_CHARS], timeout=REGEX_TIMEOUT_SECONDS)
-    except TimeoutError:
-        # The rule id only: the message is a follower's and may be health data.
-        log.warning("regex rule %s took longer than %.2f s; treated as no match", rule.id, REGEX_TIMEOUT_SECONDS)
-        return None
-    return None if m is None else cast("tuple[int, int]", m.span())
+class _RegexBudget:
+    """The regex search time one message has left; once it is used up, regex rules do not match."""
+
+    __slots__ = ("clock", "left", "seconds", "skipped", "text", "timed_out")
+
+    def __init__(self, norm: str, seconds: float, clock: Callable[[], float]) -> None:
+        self.text = norm[:REGEX_TEXT_CHARS]
+        self.seconds = seconds
+        self.left = seconds
+        self.clock = clock
+        self.timed_out: list[str] = []
+        self.skipped: list[str] = []
+
+    def search(self, pattern: Any, rule: Rule) -> tuple[int, int] | None:
+        """Span of the match in the capped text; None if none, or if the budget ran out."""
+        if self.left <= 0:
+            self.skipped.append(rule.id)
+            return None
+        # Only the searches are charged, not the time between them: a thread waiting for the GIL
+        # there would otherwise lose its regex rules to other threads' work.
+        started = self.clock()
+        try:
+            m = pattern.search(self.text, timeout=self.left)
+        except TimeoutError:
+            self.left = 0.0
+            self.timed_out.append(rule.id)
+            return None
+        self.left -= self.clock() - started
+        return None if m is None else cast("tuple[int, int]", m.span())
+
+    def report(self) -> None:
+        """One warning if the budget cut any rule off, naming the rules (never the message)."""
+        if not (self.timed_out or self.skipped):
+            return
+        timed_out = list(dict.fromkeys(self.timed_out))
+        skipped = [r for r in dict.fromkeys(self.skipped) if r not in timed_out]
+        log.warning(
+            "regex budget of %.1f ms per message used up: timed out: %s; not searched: %s; treated as no match",
+            self.seconds * 1000, ", ".join(timed_out) or "none", ", ".join(skipped) or "none",
+        )
 
 
 def _base(cand: _Cand) -> int:
@@ -101,11 +136,15 @@ def _char_span(norm: str, key: str, start_byte: int, nchars: int) -> tuple[int, 
 class CompiledRules:
     """Every enabled rule of one version, precompiled: one automaton, one exact dict, the regexes."""
 
-    __slots__ = ("_automaton", "_exact", "_regexes", "_wild", "keyword_count", "rules", "version")
+    __slots__ = ("_automaton", "_clock", "_exact", "_regex_budget", "_regexes", "_wild", "keyword_count", "rules",
+                 "version")
 
-    def __init__(self, rules: Sequence[Rule], version: int) -> None:
-        """Build the matcher; call compile_rules() instead, which validates first."""
+    def __init__(self, rules: Sequence[Rule], version: int, *, regex_budget: float = REGEX_BUDGET_SECONDS,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        """Build the matcher; call compile_rules() instead, which validates first. `clock` times regex searches."""
         self.version = version
+        self._regex_budget = regex_budget
+        self._clock = clock
         self.rules: tuple[Rule, ...] = tuple(rules)
         enabled = [r for r in self.rules if r.enabled]
         id_rank = {rid: i for i, rid in enumerate(sorted(r.id for r in self.rules))}
@@ -187,6 +226,7 @@ class CompiledRules:
                 span = _char_span(norm, key, won_at, won[7])
                 hit = (won[4], won[5], *span)
         chars: set[str] | None = None
+        budget: _RegexBudget | None = None  # made on the first search: most messages need none
         for floor, pattern, rank, inputs, window, rule, kw, needs in self._regexes:
             if floor > best:
                 break  # every remaining regex is in a worse (urgent, priority) group
@@ -197,12 +237,16 @@ class CompiledRules:
                     chars = set(norm[:REGEX_TEXT_CHARS])
                 if needs.isdisjoint(chars):
                     continue  # a character every match needs is absent (match_all() searches regardless)
-            found = _regex_search(pattern, norm, rule)
+            if budget is None:
+                budget = _RegexBudget(norm, self._regex_budget, self._clock)
+            found = budget.search(pattern, rule)
             if found is not None:
                 start, end = found
                 key_rank = floor | (_LMAX - min(end - start, _LMAX)) << 64 | start << 32 | rank
                 if key_rank < best:
                     best, hit = key_rank, (rule, kw, start, end)
+        if budget is not None:
+            budget.report()
         if kind == "subscribe":
             for base, _prefix, inputs, window, rule, kw, _nb, _nc in self._wild:
                 if base >= best:
@@ -242,11 +286,13 @@ class CompiledRules:
                     start = end - nbytes + 1
                     if not (prefix and start) and ok(inputs, window):
                         yield base | start << 32, rule, kw, _char_span(norm, key, start, nchars)
+        budget = _RegexBudget(norm, self._regex_budget, self._clock)
         for floor, pattern, rank, inputs, window, rule, kw, _needs in self._regexes:
-            found = _regex_search(pattern, norm, rule) if ok(inputs, window) else None
+            found = budget.search(pattern, rule) if ok(inputs, window) else None
             if found is not None:
                 s, e = found
                 yield floor | (_LMAX - min(e - s, _LMAX)) << 64 | s << 32 | rank, rule, kw, (s, e)
+        budget.report()
         if kind == "subscribe":
             for base, _p, inputs, window, rule, kw, _nb, _nc in self._wild:
                 if ok(inputs, window):
@@ -270,10 +316,15 @@ class CompiledRules:
         return [Topic(r.id, r.name, r.keywords[:max_keywords]) for r in picked]
 
 
-def compile_rules(rules: Iterable[Rule], version: int) -> CompiledRules:
-    """Validate (all but article ids) and precompile a whole rule set; RuleError if anything is off."""
+def compile_rules(
+    rules: Iterable[Rule], version: int, *, check_speed: bool = True, clock: Callable[[], float] = time.perf_counter
+) -> CompiledRules:
+    """Validate (all but article ids) and precompile a whole rule set; RuleError if anything is off.
+
+    `check_speed`: see validate_rules(); `clock`: see CompiledRules.
+    """
     rules = tuple(rules)
-    errors = validate_rules(rules)
+    errors = validate_rules(rules, check_speed=check_speed)
     if errors:
         raise RuleError(errors)
-    return CompiledRules(rules, version)
+    return CompiledRules(rules, version, clock=clock)

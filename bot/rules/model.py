@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "DEFAULT_TIMEZONE",
+    "MAX_REGEX_KEYWORDS",
+    "REGEX_BUDGET_SECONDS",
+    "REGEX_CHECK_SECONDS",
     "REGEX_TEXT_CHARS",
-    "REGEX_TIMEOUT_SECONDS",
     "RESERVED_IDS",
     "Answer",
     "AnswerKind",
@@ -44,10 +46,16 @@ MAX_KEYWORD_CHARS: Final = 64
 MAX_REGEX_CHARS: Final = 200
 MAX_NAME_CHARS: Final = 64
 MAX_REPLY_BYTES: Final = 2047  # WeChat's passive text reply limit, UTF-8
-# Regex rules run on the request thread: each search gets this budget per message (past it the rule
-# does not match) and sees at most the first REGEX_TEXT_CHARS characters of the normalized message.
-REGEX_TIMEOUT_SECONDS: Final = 0.05
+# Regex rules run on the request thread: all the regex searches for one message share this budget
+# (past it the remaining regex rules do not match), and each sees at most the first REGEX_TEXT_CHARS
+# characters of the normalized message.
+REGEX_BUDGET_SECONDS: Final = 0.005
 REGEX_TEXT_CHARS: Final = 1000
+# Every message is searched with every regex keyword (unless it lacks a character all matches need).
+MAX_REGEX_KEYWORDS: Final = 50
+# At import, each regex keyword runs on inputs built to make it backtrack; over this in all, it is refused.
+# Safe patterns take microseconds there, so the margin absorbs a busy machine.
+REGEX_CHECK_SECONDS: Final = 0.02
 # Fields the built-in handlers count in the same per-day stats hash as rule hits (store.hit_effect
 # "rules" in handlers/help_menu.py, welcome.py, fallback.py): a rule with such an id would be
 # counted together with them. Keep in step with those handlers.

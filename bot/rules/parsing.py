@@ -17,7 +17,7 @@ from bot.rules.model import (
     RuleError,
     TimeWindow,
 )
-from bot.rules.validation import _answer_errors, _core_errors, _urgent_errors, _window_errors
+from bot.rules.validation import _answer_errors, _core_errors, _regex_set_errors, _urgent_errors, _window_errors
 
 __all__ = ["parse_rule", "parse_rules", "rule_to_dict"]
 
@@ -171,45 +171,49 @@ def _collect_rule(
 
 
 def parse_rule(
-    data: Mapping[str, Any], *, where: str = "rule", article_ids: Collection[str], urgent_overhead: int = 0
+    data: Mapping[str, Any], *, where: str = "rule", article_ids: Collection[str], urgent_overhead: int = 0,
+    check_speed: bool = True,
 ) -> Rule:
     """Build a Rule from its YAML/JSON dict; RuleError lists every problem with its field path.
 
-    `urgent_overhead`: see validate_rules().
+    `urgent_overhead`, `check_speed`: see validate_rules().
     """
     errors: list[str] = []
     rule = _collect_rule(data, where, article_ids, errors, urgent_overhead)
-    if rule is None:
+    if rule is not None:
+        errors.extend(_regex_set_errors([(where, rule)], check_speed))
+    if rule is None or errors:
         raise RuleError(errors)
     return rule
 
 
 def parse_rules(
-    items: Iterable[object], *, article_ids: Collection[str], urgent_overhead: int = 0
+    items: Iterable[object], *, article_ids: Collection[str], urgent_overhead: int = 0, check_speed: bool = True
 ) -> list[Rule]:
     """All rules or none: one RuleError lists every problem (duplicate ids included).
 
-    `urgent_overhead`: see validate_rules().
+    `urgent_overhead`, `check_speed`: see validate_rules().
     """
     if isinstance(items, (str, bytes, Mapping)):
         raise RuleError(["rules: must be a list of rules"])
     errors: list[str] = []
-    rules: list[Rule] = []
+    placed: list[tuple[str, Rule]] = []
     first: dict[str, int] = {}
     for i, data in enumerate(items):
         where = f"rules[{i}]"
         rule = _collect_rule(data, where, article_ids, errors, urgent_overhead)
         if rule is not None:
-            rules.append(rule)
+            placed.append((where, rule))
         rule_id = data.get("id") if isinstance(data, Mapping) else None
         if isinstance(rule_id, str):
             if rule_id in first:
                 errors.append(f"{where}.id: duplicate id {rule_id!r} (also rules[{first[rule_id]}])")
             else:
                 first[rule_id] = i
+    errors.extend(_regex_set_errors(placed, check_speed))
     if errors:
         raise RuleError(errors)
-    return rules
+    return [rule for _, rule in placed]
 
 
 def rule_to_dict(rule: Rule) -> dict[str, Any]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
 
 # No stubs; the project's mypy config may already ignore them, hence unused-ignore.
 import regex  # type: ignore[import-untyped, unused-ignore]  # stubs: types-regex, not installed
 
-from bot.rules.model import MAX_REGEX_CHARS
+from bot.rules.model import MAX_REGEX_CHARS, REGEX_CHECK_SECONDS, REGEX_TEXT_CHARS
 from bot.rules.normalization import _fold_char, _has_surrogate
 
 if TYPE_CHECKING:
@@ -31,8 +32,10 @@ else:  # the sre_* aliases warn on import since 3.11; re._parser is the same mod
 # character or match empty: (a|aa)+, (a|ab)+; classes such as \d, [^x] and . count as "any
 # character". Adjacent unbounded repeats are polynomial, but .*.*.*.*x on 1,000 characters is
 # 10^12 steps: (3) more than _MAX_UNBOUNDED unbounded quantifiers along one alternative are refused.
-# Some safe patterns are refused too: admins can rewrite them, a stuck worker is worse. Matching has
-# a time budget besides (REGEX_TIMEOUT_SECONDS), for whatever this walk misses.
+# Some safe patterns are refused too: admins can rewrite them, a stuck worker is worse. Polynomial shapes
+# the walk lets through (a.*b.*c: 0.1 s on "ab"*500) are caught at import by running each pattern on
+# inputs built from it (_slow_probe), and matching has one time budget per message besides
+# (REGEX_BUDGET_SECONDS), for whatever both miss.
 
 _REPEATS: Final = frozenset(
     (_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT, _sre_constants.POSSESSIVE_REPEAT)
@@ -280,3 +283,110 @@ def _regex_errors(pattern: str, path: str) -> list[str]:
             f"(regexes see NFKC, lower-case, Simplified text: write {folded!r})"
         ]
     return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Adversarial inputs: what a pattern is run on at import, to refuse the slow shapes the walk lets through
+#
+# Backtracking is slowest on long runs of the characters the pattern names where the match fails late:
+# a.*b.*c on "abab…", 肌酐.*\d+ on "肌酐肌酐…". So the probes are each named character repeated, and
+# the sequence of named characters (first two, first three, …) repeated, all REGEX_TEXT_CHARS long (what
+# matching sees) and ending in a character the pattern does not name, so that an anchored match fails.
+
+_MAX_ATOMS: Final = 8  # characters taken from one pattern (enough to spell its literals in order)
+_CATEGORY_SAMPLES: Final = {
+    _sre_constants.CATEGORY_DIGIT: "1",
+    _sre_constants.CATEGORY_NOT_DIGIT: "a",
+    _sre_constants.CATEGORY_WORD: "a",
+    _sre_constants.CATEGORY_NOT_WORD: ",",
+    _sre_constants.CATEGORY_SPACE: " ",
+    _sre_constants.CATEGORY_NOT_SPACE: "a",
+}
+_TAILS: Final = "#~\x00"  # one of these, not named by the pattern, ends every probe
+
+
+def _atoms(items: Iterable[Any], out: list[str]) -> None:
+    """Append, in pattern order, each literal and one or two characters of each class the pattern names."""
+    for op, av in items:
+        if op is _sre_constants.LITERAL:
+            out.append(chr(av))
+        elif op is _sre_constants.IN:
+            if any(iop is _sre_constants.NEGATE for iop, _ in av):
+                continue  # accepts nearly anything: the other atoms already exercise it
+            for iop, iav in av[:2]:
+                if iop is _sre_constants.LITERAL:
+                    out.append(chr(iav))
+                elif iop is _sre_constants.RANGE:
+                    out.append(chr(iav[0]))
+                elif iop is _sre_constants.CATEGORY and iav in _CATEGORY_SAMPLES:
+                    out.append(_CATEGORY_SAMPLES[iav])
+        elif op is _sre_constants.SUBPATTERN:
+            _atoms(av[3], out)
+        elif op is _sre_constants.ATOMIC_GROUP:
+            _atoms(av, out)
+        elif op in _REPEATS:
+            _atoms(av[2], out)
+        elif op is _sre_constants.BRANCH:
+            for branch in av[1]:
+                _atoms(branch, out)
+        elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
+            _atoms(av[1], out)
+        elif op is _sre_constants.GROUPREF_EXISTS:
+            _atoms(av[1], out)
+            if av[2] is not None:
+                _atoms(av[2], out)
+
+
+def _probes(pattern: str) -> Iterator[str]:
+    """Adversarial inputs for `pattern`, each REGEX_TEXT_CHARS long; none if sre cannot parse it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            tree = _sre_parser.parse(pattern)
+    except Exception:  # refused by _regex_errors already
+        return
+    found: list[str] = []
+    _atoms(tree.data, found)
+    atoms = list(dict.fromkeys(found))[:_MAX_ATOMS]
+    tail = next((t for t in _TAILS if t not in atoms), "\x00")
+    units = [*atoms, *("".join(atoms[:k]) for k in range(2, len(atoms) + 1))]
+    body = REGEX_TEXT_CHARS - 1
+    for unit in units:
+        yield (unit * (body // len(unit) + 1))[:body] + tail
+
+
+# Patterns found fast: every app start validates config.yaml's regexes, ~1 ms each, so they run once per process.
+# A slow verdict is not kept: it is re-checked, so a busy moment does not refuse a pattern for good.
+_KNOWN_FAST: Final[set[str]] = set()
+_KNOWN_FAST_MAX: Final = 4096
+
+
+def _slow_probe(
+    pattern: str, budget: float = REGEX_CHECK_SECONDS, clock: Callable[[], float] = time.perf_counter
+) -> str | None:
+    """The adversarial input on which `pattern` used up `budget` (its probes together), or None if it never did."""
+    if pattern in _KNOWN_FAST and budget >= REGEX_CHECK_SECONDS:
+        return None
+    slow = _run_probes(pattern, budget, clock)
+    if slow is None and budget >= REGEX_CHECK_SECONDS:
+        if len(_KNOWN_FAST) >= _KNOWN_FAST_MAX:
+            _KNOWN_FAST.clear()
+        _KNOWN_FAST.add(pattern)
+    return slow
+
+
+def _run_probes(pattern: str, budget: float, clock: Callable[[], float]) -> str | None:
+    """_slow_probe() without the memo."""
+    compiled = _compile_regex(pattern)
+    spent = 0.0
+    for probe in _probes(pattern):
+        remaining = budget - spent
+        if remaining <= 0:
+            return probe
+        started = clock()
+        try:
+            compiled.search(probe, timeout=remaining)
+        except TimeoutError:
+            return probe
+        spent += clock() - started
+    return None

@@ -13,7 +13,9 @@ from bot.rules.model import (
     MAX_KEYWORD_CHARS,
     MAX_KEYWORDS,
     MAX_NAME_CHARS,
+    MAX_REGEX_KEYWORDS,
     MAX_REPLY_BYTES,
+    REGEX_CHECK_SECONDS,
     RESERVED_IDS,
     WILDCARD,
     Answer,
@@ -23,7 +25,7 @@ from bot.rules.model import (
     _parse_hours,
 )
 from bot.rules.normalization import _has_surrogate, normalize
-from bot.rules.regex_safety import _regex_errors
+from bot.rules.regex_safety import _regex_errors, _slow_probe
 
 __all__ = ["validate_rules"]
 
@@ -192,8 +194,37 @@ def _rule_errors(
     return errors
 
 
+def _regex_set_errors(placed: Sequence[tuple[str, Rule]], check_speed: bool) -> list[str]:
+    """Limits on a rule set's regex keywords: how many, and (if `check_speed`) how fast on adversarial input."""
+    regexes = [(f"{where}.keywords[{i}]", rule, kw) for where, rule in placed if rule.match == "regex"
+               for i, kw in enumerate(rule.keywords)]
+    if len(regexes) > MAX_REGEX_KEYWORDS:
+        # Reported before any speed check: checking that many patterns would itself be slow.
+        return [
+            f"rules: {len(regexes)} regex keywords in the rule set, at most {MAX_REGEX_KEYWORDS} are allowed "
+            "(every message is searched with each one); merge variants into one keyword with | or use "
+            "contains keywords"
+        ]
+    if not check_speed:
+        return []
+    errors: list[str] = []
+    verdicts: dict[str, str | None] = {}  # the same pattern in several rules is run once
+    for path, rule, kw in regexes:
+        if kw not in verdicts:
+            verdicts[kw] = None if _regex_errors(kw, path) else _slow_probe(kw)  # refused ones: reported already
+        probe = verdicts[kw]
+        if probe is not None:
+            errors.append(
+                f"{path}: rule {rule.id!r}: regex keyword {kw!r} is too slow on adversarial input (over "
+                f"{REGEX_CHECK_SECONDS * 1000:.0f} ms on a {len(probe)}-character text like {probe[:12] + '…'!r}); "
+                "simplify it, e.g. fewer .* or bounded gaps like [^,。]{0,4}"
+            )
+    return errors
+
+
 def validate_rules(
-    rules: Sequence[Rule], *, article_ids: Collection[str] | None = None, urgent_overhead: int = 0
+    rules: Sequence[Rule], *, article_ids: Collection[str] | None = None, urgent_overhead: int = 0,
+    check_speed: bool = True,
 ) -> list[str]:
     """Every problem in `rules` (duplicate ids included); article ids are checked only if given.
 
@@ -201,6 +232,8 @@ def validate_rules(
     guidance and the department's contact, see bot.rules.urgent); the rules module
     cannot know it, so without it urgent texts are held to the plain 2047-byte limit only.
     RuleSet passes it for the account's config.
+    `check_speed`: run each regex keyword on adversarial input (at import); rules already checked
+    when they were saved skip it, so that a busy worker never refuses them for being slow to run.
     """
     errors: list[str] = []
     first: dict[str, int] = {}
@@ -210,5 +243,6 @@ def validate_rules(
             errors.append(f"rules[{i}].id: duplicate id {rule.id!r} (also rules[{first[rule.id]}])")
         else:
             first[rule.id] = i
+    errors.extend(_regex_set_errors([(f"rules[{i}]", r) for i, r in enumerate(rules)], check_speed))
     return errors
 
