@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from bot.rules.engine import Answer, CompiledRules, MatchMode, Rule, TimeWindow, compile_rules, normalize
+from bot.rules import Answer, CompiledRules, MatchMode, Rule, TimeWindow, compile_rules, normalize
 
 NOW = datetime(2025, 6, 3, 2, 30, tzinfo=UTC)  # 10:30 in Shanghai: inside office-hours windows
 SEED = 20250603

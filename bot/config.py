@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.rules.engine import Rule, RuleError, parse_rules
+from bot.rules.model import Rule, RuleError
+from bot.rules.parsing import parse_rules
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
 # development: no AppSecret (the fake WeChat API) or declared; staging: an AppSecret with a WeChat API on loopback;

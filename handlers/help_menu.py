@@ -6,7 +6,7 @@ import functools
 import unicodedata
 from typing import Any
 
-from bot.rules.engine import normalize
+from bot.rules.normalization import normalize
 from bot.rules.ruleset import RuleSet
 from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router

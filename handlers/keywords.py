@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from bot.rules.engine import RuleMatch
+from bot.rules.model import RuleMatch
 from bot.rules.ruleset import RuleSet
 from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router

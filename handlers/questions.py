@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.questions.desk import fold_words, question_body, with_pending_links
 from bot.questions.posts import PostService
-from bot.rules.engine import RuleMatch
+from bot.rules.model import RuleMatch
 from bot.store import Effect, StoreError
 from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router

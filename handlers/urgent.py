@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.questions.desk import question_body
-from bot.rules.engine import RuleMatch
+from bot.rules.model import RuleMatch
 from bot.rules.ruleset import RuleSet
 from bot.rules.urgent import urgent_text
 from bot.wechat import messages as m

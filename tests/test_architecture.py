@@ -42,7 +42,7 @@ def _imports(tree: ast.Module, module: str, is_package: bool) -> Iterator[str]:
                 anchor = anchor[: len(anchor) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             yield base
-            # `from bot.rules import engine` imports the submodule bot.rules.engine
+            # `from bot.rules import matcher` imports the submodule bot.rules.matcher
             yield from (f"{base}.{alias.name}" for alias in node.names)
         stack.extend(ast.iter_child_nodes(node))
 
@@ -130,3 +130,15 @@ def test_only_the_store_imports_redis() -> None:
             imported = set(_imports(ast.parse(path.read_text(encoding="utf-8")), name, path.name == "__init__.py"))
             if not _within(name, ("bot.store",)):
                 assert not any(m == "redis" or m.startswith("redis.") for m in imported), name
+
+
+# The rules engine, lowest layer first: each module imports only those before it.
+RULES_LAYERS = ("bot.rules.normalization", "bot.rules.model", "bot.rules.regex_safety", "bot.rules.validation",
+                "bot.rules.parsing", "bot.rules.matcher")
+
+
+@pytest.mark.parametrize("module", RULES_LAYERS)
+def test_rules_engine_modules_import_only_lower_layers(module: str) -> None:
+    lower = set(RULES_LAYERS[: RULES_LAYERS.index(module)])
+    rules = {m for m in GRAPH[module] if _within(m, ("bot",))}
+    assert rules <= lower, f"{module} imports {sorted(rules - lower)}"

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from bench.bench_match import common_chars
-from bot.rules import engine
-from bot.rules.engine import (
+from bot.rules import (
     Answer,
     CompiledRules,
     Rule,
@@ -24,6 +23,7 @@ from bot.rules.engine import (
     TimeWindow,
     Topic,
     compile_rules,
+    normalization,
     normalize,
     parse_rule,
     parse_rules,
@@ -195,17 +195,17 @@ def test_common_medical_words_convert_like_zhconv() -> None:
 
 def test_normalize_fast_paths_equal_the_plain_pipeline() -> None:
     def reference(text: str) -> str:
-        s = " ".join(unicodedata.normalize("NFKC", text).casefold().translate(engine._T2S).split())
+        s = " ".join(unicodedata.normalize("NFKC", text).casefold().translate(normalization._T2S).split())
         i, j = 0, len(s)
-        while i < j and s[i] in engine._STRIP:
+        while i < j and s[i] in normalization._STRIP:
             i += 1
-        while j > i and s[j - 1] in engine._STRIP:
+        while j > i and s[j - 1] in normalization._STRIP:
             j -= 1
         return s[i:j]
 
     rng = random.Random(7)
     pool = (
-        [chr(c) for c in list(engine._T2S)[:2000]]
+        [chr(c) for c in list(normalization._T2S)[:2000]]
         + list("的是了我你他肾移植发烧问卷复查豆浆，！？：；（）～\u3000。、“”【】 \t\nABCxyzßİǰ①㎏😊~!?.,")
         + [chr(c) for c in range(0xFF01, 0xFF5F)]
         + ["\u0301", "\u030c", "\U00020000", "\U0002a6a5"]
@@ -823,7 +823,7 @@ def test_100k_keywords_traditional_and_full_width_messages(
     big: tuple[CompiledRules, dict[str, str], list[Rule]],
 ) -> None:
     compiled, owner, _ = big
-    to_traditional = {simplified: chr(cp) for cp, simplified in engine._T2S.items() if cp < 0x10000}
+    to_traditional = {simplified: chr(cp) for cp, simplified in normalization._T2S.items() if cp < 0x10000}
     rng = random.Random(6)
     checked = 0
     for kw in rng.sample(sorted(owner), 2000):

@@ -1,11 +1,13 @@
-"""Rules that could hurt the service: runaway regexes, urgent rules that cannot be sent, no urgent rule at all,
+"""Rules that could hurt the service: runaway or slow regexes, urgent rules that cannot be sent, no urgent rule at all,
 ids that collide with the built-in counters, undecodable input (bot.rules: validation, matching, the live rule set)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,21 +15,30 @@ from typing import Any
 
 import pytest
 import yaml
+from flask import Flask
 
 from bot.config import Config
-from bot.rules import engine
-from bot.rules.engine import (
+from bot.rules import (
+    MAX_REGEX_KEYWORDS,
+    REGEX_BUDGET_SECONDS,
+    REGEX_CHECK_SECONDS,
     REGEX_TEXT_CHARS,
     RESERVED_IDS,
     Answer,
     CompiledRules,
     Rule,
     RuleError,
-    _required_chars,
     compile_rules,
+    matcher,
+    normalization,
     normalize,
+    parse_rule,
     parse_rules,
+    regex_safety,
+    validate_rules,
+    validation,
 )
+from bot.rules.regex_safety import _regex_errors, _required_chars
 from bot.rules.ruleset import RuleBook, RuleSet
 from bot.rules.urgent import urgent_text
 from bot.store import Store
@@ -346,8 +357,8 @@ def test_keywords_with_lone_surrogates_are_refused() -> None:
 
 
 def test_utf8_key_and_span_take_surrogates() -> None:
-    key = engine._utf8_key("a\udcffb")
-    assert engine._char_span("a\udcffb", key, len("a\udcff".encode("utf-8", "surrogatepass")), 1) == (2, 3)
+    key = normalization._utf8_key("a\udcffb")
+    assert matcher._char_span("a\udcffb", key, len("a\udcff".encode("utf-8", "surrogatepass")), 1) == (2, 3)
 
 
 # -- the character prefilter in front of regex searches ------------------------------------------------
@@ -391,3 +402,178 @@ def test_syntax_the_two_regex_readers_disagree_on_is_refused(pattern: str) -> No
     with pytest.raises(RuleError, match=r"rules\[0\]\.keywords\[0\]: (POSIX classes|regex is ambiguous)"):
         parse_rules([rule], article_ids=())
     assert _required_chars(pattern) is None or pattern == "[[a]]b"  # never a wrong prefilter either
+
+
+# --------------------------------------------------------------------------------------------------
+# 7. Regexes that are slow without being catastrophic: one budget per message, a cap per rule set,
+#    and a speed check at import
+
+# Two unbounded quantifiers: the static walk lets them through, yet each costs ~0.1 s on "ab"*500.
+SLOW_KEYWORDS = [f"a.*b.*{c}" for c in "cdefghijklmnopqrstuvwxyz0123456789一二三四五六"]
+MESSAGE_THAT_HURTS = "ab" * 500
+
+
+def test_slow_keywords_pass_the_static_walk() -> None:
+    assert len(SLOW_KEYWORDS) == 40 and len(set(SLOW_KEYWORDS)) == 40
+    assert not any(_regex_errors(kw, "k") for kw in SLOW_KEYWORDS)
+
+
+def test_a_slow_regex_is_refused_at_import_naming_rule_and_keyword() -> None:
+    [error] = errors_of(rule_dict(id="creatinine", match="regex", keywords=[r"肌酐\d+", "a.*b.*c"]))
+    assert error.startswith("rules[0].keywords[1]: rule 'creatinine': regex keyword 'a.*b.*c' is too slow on "
+                            "adversarial input (over 20 ms on a 1000-character text like 'abababababab…')")
+    assert error.endswith("; simplify it, e.g. fewer .* or bounded gaps like [^,。]{0,4}")
+
+
+def test_a_rule_with_40_slow_keywords_is_refused_keyword_by_keyword() -> None:
+    errors = errors_of(URGENT, rule_dict(id="slow", match="regex", keywords=SLOW_KEYWORDS))
+    assert len(errors) == 40
+    for i, (kw, error) in enumerate(zip(SLOW_KEYWORDS, errors, strict=True)):
+        assert error.startswith(f"rules[1].keywords[{i}]: rule 'slow': regex keyword {kw!r} is too slow"), error
+
+
+def test_the_speed_check_also_guards_rules_built_in_code() -> None:
+    with pytest.raises(RuleError, match=r"rules\[0\]\.keywords\[0\]: rule 'slow': regex keyword 'a\.\*b\.\*c'"):
+        compile_rules([regex_rule("slow", "a.*b.*c")], 1)
+    assert compile_rules([regex_rule("slow", "a.*b.*c")], 1, check_speed=False).match("abc", "text", NOW)
+    with pytest.raises(RuleError, match=r"rule\.keywords\[0\]: rule 'slow': regex keyword 'a\.\*b\.\*c' is too slow"):
+        parse_rule(rule_dict(id="slow", match="regex", keywords=["a.*b.*c"]), where="rule", article_ids=())
+
+
+def test_every_shipped_regex_passes_the_speed_check(base_config: Config) -> None:
+    """config.yaml validates at every start; its regexes must pass with room to spare (probes counted, not timed)."""
+    patterns = [kw for r in base_config.seed_rules if r.match == "regex" for kw in r.keywords]
+    assert len(patterns) >= 15
+    for pattern in patterns:
+        probes = list(regex_safety._probes(pattern))
+        assert 0 < len(probes) <= 2 * regex_safety._MAX_ATOMS
+        assert all(len(p) == REGEX_TEXT_CHARS for p in probes)
+        assert regex_safety._run_probes(pattern, REGEX_CHECK_SECONDS, time.perf_counter) is None, pattern
+    assert not validate_rules(base_config.seed_rules)
+
+
+def test_probes_spell_the_literals_in_order_and_end_on_a_character_the_pattern_lacks() -> None:
+    probes = list(regex_safety._probes(r"肌酐.*\d+"))
+    assert [p[:6] for p in probes] == ["肌肌肌肌肌肌", "酐酐酐酐酐酐", "111111", "肌酐肌酐肌酐", "肌酐1肌酐1"]
+    assert all(p[-1] == "#" for p in probes)
+    assert [p[:4] for p in regex_safety._probes("a.*b.*c")][3:] == ["abab", "abca"]
+
+
+def test_the_speed_check_charges_every_probe_to_one_budget_per_keyword() -> None:
+    """A stepping clock: each probe costs a quarter of the budget, so the fifth of 15 probes finds it used up."""
+    ticks = itertools.count()
+    pattern = "(他克莫司|fk506)浓度\\d*"
+    probes = list(regex_safety._probes(pattern))
+    assert len(probes) == 15
+    assert regex_safety._run_probes(pattern, 1.0, lambda: next(ticks) * 0.25) == probes[4]
+    assert next(ticks) == 8  # four probes run, two clock readings each; the fifth never ran
+    assert regex_safety._run_probes(pattern, 1.0, lambda: 0.0) is None  # all 15 run within the budget
+
+
+def test_regex_keywords_are_capped_per_rule_set() -> None:
+    many = [f"肌酐{i:02d}\\d+" for i in range(MAX_REGEX_KEYWORDS + 1)]
+    split = [rule_dict(id="first", match="regex", keywords=many[:26]),
+             rule_dict(id="second", match="regex", keywords=many[26:])]
+    expected = (f"rules: {MAX_REGEX_KEYWORDS + 1} regex keywords in the rule set, at most {MAX_REGEX_KEYWORDS} are "
+                "allowed (every message is searched with each one); merge variants into one keyword with | or use "
+                "contains keywords")
+    assert errors_of(*split) == (expected,)
+    assert errors_of(rule_dict(match="regex", keywords=many)) == (expected,)
+    assert len(parse_rules([split[0], rule_dict(id="second", match="regex", keywords=many[26:-1])],
+                           article_ids=())) == 2
+    with pytest.raises(RuleError, match="51 regex keywords"):
+        compile_rules([regex_rule(f"r{i:02d}", kw) for i, kw in enumerate(many)], 1)
+
+
+def test_too_many_slow_keywords_are_refused_by_count_before_any_is_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[str] = []
+    monkeypatch.setattr(validation, "_slow_probe", lambda kw: ran.append(kw))
+    errors = errors_of(rule_dict(match="regex", keywords=[*SLOW_KEYWORDS, *(f"x.*y{i}" for i in range(11))]))
+    assert errors == (errors[0],) and errors[0].startswith("rules: 51 regex keywords") and ran == []
+
+
+class Recorded:
+    """A compiled regex that records each search's timeout (and whether the search ran out of it)."""
+
+    def __init__(self, pattern: str, log: list[tuple[str, float, bool]]) -> None:
+        self.pattern, self.log = pattern, log
+        self.compiled = regex_safety._compile_regex(pattern)
+
+    def search(self, text: str, timeout: float) -> Any:
+        try:
+            found = self.compiled.search(text, timeout=timeout)
+        except TimeoutError:
+            self.log.append((self.pattern, timeout, True))
+            raise
+        self.log.append((self.pattern, timeout, False))
+        return found
+
+
+@pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, bool]]:
+    """Every regex search matching makes from now on: (pattern, timeout it was given, timed out)."""
+    log: list[tuple[str, float, bool]] = []
+    monkeypatch.setattr(matcher, "_compile_regex", lambda pattern: Recorded(pattern, log))
+    return log
+
+
+def test_all_regex_searches_of_one_message_share_one_budget(
+        searches: list[tuple[str, float, bool]], caplog: pytest.LogCaptureFixture) -> None:
+    """A clock that moves 1 ms per reading: every search costs 1 ms, so three fit into the 2.5 ms budget."""
+    ticks = itertools.count()
+    rules = [regex_rule(f"bp{i}", f"血压{i}\\d{{3}}", priority=5) for i in range(6)]
+    rules.append(Rule(id="bp", name="血压", keywords=("血压",), answer=Answer("survey")))
+    compiled = CompiledRules(rules, 1, regex_budget=0.0025, clock=lambda: next(ticks) * 0.001)
+    with caplog.at_level(logging.WARNING, logger="bot.rules"):
+        m = compiled.match("血压5120怎么办", "text", NOW)
+    # bp5 would have matched, but the budget ran out after bp0-bp2: the contains rule answers.
+    assert m is not None and m.rule.id == "bp"
+    assert [(p, t) for p, t, _ in searches] == [
+        ("血压0\\d{3}", pytest.approx(0.0025)), ("血压1\\d{3}", pytest.approx(0.0015)),
+        ("血压2\\d{3}", pytest.approx(0.0005))]
+    [warning] = [r.getMessage() for r in caplog.records if r.name.startswith("bot.rules")]
+    assert warning == ("regex budget of 2.5 ms per message used up: timed out: none; not searched: bp3, bp4, bp5; "
+                       "treated as no match")
+    assert "5120" not in warning
+    # Without the contains rule nothing matches, so the caller's fallback answers.
+    alone = CompiledRules(rules[:-1], 1, regex_budget=0.0025, clock=lambda: next(ticks) * 0.001)
+    assert alone.match("血压5120怎么办", "text", NOW) is None
+    # Searches that cost nothing on the clock all run, and bp5 wins.
+    searches.clear()
+    free = CompiledRules(rules, 1, regex_budget=0.0025, clock=lambda: 0.0).match("血压5120", "text", NOW)
+    assert free is not None and free.rule.id == "bp5" and len(searches) == 6
+
+
+def test_a_message_that_needs_no_regex_search_reads_no_clock() -> None:
+    def clock() -> float:
+        raise AssertionError("the clock was read")
+
+    compiled = CompiledRules([regex_rule("bp", "血压\\d{3}")], 1, clock=clock)
+    assert compiled.match("你好", "text", NOW) is None  # 血 is absent: the prefilter skips the search
+
+
+def test_a_slow_rule_set_is_cut_off_after_one_budget_and_the_reply_still_comes(
+        searches: list[tuple[str, float, bool]], caplog: pytest.LogCaptureFixture, store: Store, wechat: Any,
+        config: Config, app: Flask) -> None:
+    """Rules saved before the speed check existed: 40 slow keywords must not hold up the webhook."""
+    slow = {"id": "slow", "name": "慢", "match": "regex", "priority": 5, "keywords": SLOW_KEYWORDS,
+            "answer": {"kind": "text", "texts": ["慢规则"]}}
+    late = {"id": "zz-late", "name": "晚", "match": "regex", "priority": 5, "keywords": ["ab"],
+            "answer": {"kind": "text", "texts": ["晚规则"]}}
+    hello = {"id": "hello", "name": "你好", "keywords": ["你好"], "answer": {"kind": "text", "texts": ["您好！"]}}
+    store.save_rules([slow, late, hello])  # straight into Redis, as an older version saved them
+    with caplog.at_level(logging.WARNING, logger="bot.rules"):
+        reply = wechat.send("你好" + MESSAGE_THAT_HURTS)
+    assert reply.kind == "text" and reply.text == "您好！"
+    # The first slow keyword got the whole budget and ran out of it; nothing was searched after it.
+    assert searches == [("a.*b.*c", pytest.approx(REGEX_BUDGET_SECONDS), True)]
+    cut = [r.getMessage() for r in caplog.records if r.name.startswith("bot.rules")]
+    assert cut == [f"regex budget of {REGEX_BUDGET_SECONDS * 1000:.1f} ms per message used up: timed out: slow; "
+                   "not searched: zz-late; treated as no match"]
+    assert not any("abab" in r.getMessage() or "abab" in str(r.args) for r in caplog.records)
+
+    searches.clear()
+    reply = wechat.send(MESSAGE_THAT_HURTS)  # nothing else matches: the fallback answers
+    assert reply.kind == "text" and reply.text == config.webhook.default_reply
+    assert searches == [("a.*b.*c", pytest.approx(REGEX_BUDGET_SECONDS), True)]
+    assert store.rule_hits(app.extensions["wxbot"].ctx.today()).get("unmatched") == 1

@@ -22,7 +22,7 @@ def rules_group() -> None:
               help="Accept rules without any enabled urgent rule (urgent symptoms then get the default reply).")
 def rules_import(file: Any, allow_no_urgent: bool) -> None:
     """Replace all rules with those in FILE (YAML); one bad rule and nothing changes."""
-    from bot.rules.engine import RuleError
+    from bot.rules.model import RuleError
 
     try:
         rules = current_bot().ctx.services.rules

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import ArticleConfig, QASchedule, QuestionsConfig
 from bot.questions.privacy import scrub
-from bot.rules.engine import normalize
+from bot.rules.normalization import normalize
 from bot.store import Store
 from bot.wechat import messages as m
 from bot.wechat.api import WeChatAPI, WeChatAPIError

@@ -18,7 +18,9 @@ from typing import Any
 import yaml
 
 from bot.config import Config
-from bot.rules.engine import CompiledRules, Rule, RuleError, RuleMatch, compile_rules, parse_rules, rule_to_dict
+from bot.rules.matcher import CompiledRules, compile_rules
+from bot.rules.model import Rule, RuleError, RuleMatch
+from bot.rules.parsing import parse_rules, rule_to_dict
 from bot.rules.urgent import urgent_overhead
 from bot.store import Store, StoreError
 from bot.wechat import messages as m
@@ -37,7 +39,8 @@ class RuleBook:
 
     @classmethod
     def build(cls, rules: tuple[Rule, ...], version: int) -> RuleBook:
-        return cls(version, rules, compile_rules(rules, version))
+        # Every caller passes rules parsed with the speed check (at import, or from config) or stored ones.
+        return cls(version, rules, compile_rules(rules, version, check_speed=False))
 
     def explain(self, text: str, kind: str, now: datetime) -> list[RuleMatch]:
         """Every rule that matches, the one that fires first (for `rules test` and the console)."""
@@ -113,7 +116,8 @@ class RuleSet:
                 return self._book or RuleBook.build(self.config.seed_rules, 0)
         version, docs = loaded
         try:
-            rules = tuple(parse_rules(docs, article_ids=self._article_ids))
+            # Checked for speed when saved: a busy worker must not refuse them for timing alone.
+            rules = tuple(parse_rules(docs, article_ids=self._article_ids, check_speed=False))
         except RuleError as exc:
             # Saved rules were valid when saved; an article removed from config since can break them.
             log.error("stored rules v%d no longer valid (%s); keeping the previous ones", version, exc.errors[0])
