@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.questions.privacy import scrub
+from bot.questions.privacy import clip, scrub
 from bot.store import Effect
 from bot.wechat import messages as m
 from handlers.base import Context, Outcome, Router
 
+MAX_UNMATCHED_CHARS = 500
 MEDIA_REPLY = "您好，我们暂时只能阅读文字消息。请用文字描述您的问题，或发送“帮助”查看可咨询的内容。"
 
 
@@ -27,9 +28,11 @@ class Fallback(Router):
             return Outcome(m.TextReply(MEDIA_REPLY))
         effects: tuple[Effect, ...] = ()
         if text:
-            # What followers ask that nothing answers yet, for the admins: scrubbed, pseudonymous.
+            # What followers ask that nothing answers yet, for the admins: scrubbed, pseudonymous. Scrubbed before
+            # the cut: a cut number would no longer be recognised, and the cut must not split a placeholder.
             day = ctx.today()
-            record = {"t": scrub(text[:500]), "who": ctx.pseudonym(msg.openid), "at": str(msg.create_time)}
+            record = {"t": clip(scrub(text), MAX_UNMATCHED_CHARS), "who": ctx.pseudonym(msg.openid),
+                      "at": str(msg.create_time)}
             effects = (ctx.store.hit_effect("rules", "unmatched", day),
                        *ctx.store.unmatched_effects(record, day, ctx.config.retention.unmatched_days))
         return Outcome(m.TextReply(ctx.config.webhook.default_reply), effects)

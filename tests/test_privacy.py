@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.questions.privacy import Pseudonymizer, scrub
+from bot.questions.privacy import Pseudonymizer, Scrubbed, clip, scrub, scrub_report
 
 
 @pytest.mark.parametrize(("text", "hidden", "placeholder"), [
@@ -183,3 +183,92 @@ def test_pseudonyms_stay_right_when_openids_alternate() -> None:
     sequence = ["o_a", "o_a", "o_b", "o_a", "o_b", "o_b", ""]
     assert [reused(o) for o in sequence] == [Pseudonymizer("k" * 16)(o) for o in sequence]
     assert fresh("o_a") != fresh("o_b") and fresh("o_a").startswith("u_")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # names after 叫, a label, 我是, 患者 or a relative; the lead word stays
+    ("我叫张三", "我叫[姓名已隐去]"),
+    ("我是王小明，想问复查", "我是[姓名已隐去]，想问复查"),
+    ("患者李四，男，45岁", "患者[姓名已隐去]，男，45岁"),
+    ("患者姓名：张三", "患者姓名：[姓名已隐去]"),
+    ("姓名 张三 性别 男", "姓名 [姓名已隐去] 性别 男"),
+    ("我妈妈陈秀英今年65岁", "我妈妈[姓名已隐去]今年65岁"),
+    ("我老公欧阳明做了移植", "我老公[姓名已隐去]做了移植"),
+    ("我爸叫刘建国", "我爸叫[姓名已隐去]"),
+    # addresses down to a door
+    ("上海市徐汇区枫林路180号3号楼502室", "[地址已隐去]"),
+    ("寄到北京市朝阳区建国路88号", "寄到[地址已隐去]"),
+    ("我住XX小区5栋2单元301，离医院远", "我住[地址已隐去]，离医院远"),
+    ("家住在浙江省杭州市西湖区文三路100号", "家住在[地址已隐去]"),
+    # numbers spelt in Chinese numerals, and digits and numerals mixed
+    ("电话一三八一二三四五六七八", "电话[电话已隐去]"),
+    ("幺三八 一二三四 五六七八 打这个", "[电话已隐去] 打这个"),
+    ("身份证一一〇一〇五一九四九一二三一〇〇二X", "身份证[身份证号已隐去]"),
+    ("13八一二三四五六七八", "[电话已隐去]"),
+    # a mobile in 4-3-4, a bare WeChat id, registration numbers, spelt-out e-mail, extensions
+    ("1381 234 5678", "[电话已隐去]"),
+    ("加我 wxid_abc123def 谢谢", "加我 [号码已隐去] 谢谢"),
+    ("登记号：TX2021-0456", "登记号：[号码已隐去]"),
+    ("移植登记号 A20210456", "移植登记号 [号码已隐去]"),
+    ("患者编号：P000123", "患者编号：[号码已隐去]"),
+    ("邮箱 zhangsan at 163 dot com", "邮箱 [邮箱已隐去]"),
+    ("zhangsan at qq.com", "[邮箱已隐去]"),
+    ("li.si (at) gmail (dot) com", "[邮箱已隐去]"),
+    ("0571-87654321转8021", "[电话已隐去]"),
+    ("电话 0571-87654321 ext. 123，找护士站", "电话 [电话已隐去]，找护士站"),
+    ("手机13812345678转2", "手机[电话已隐去]"),
+])
+def test_scrub_hides_names_addresses_and_spelt_numbers(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "我是肾移植患者", "我是第一次吃药", "患者术后", "我妈妈说", "我是不是要复查", "我在上海做的移植",
+    "我是江苏人，术后两年", "我是高血压患者", "我妈妈都七十了", "我爸爸查出肌酐高", "我是张先生",
+    "我叫了救护车", "患者家属", "上海市徐汇区", "住在3楼", "一天两次", "三个月复查一次", "一二三四五六七八九十",
+    # three lab values are not a mobile in 3-4-4: after a measurement, or before a unit
+    "尿量 150 1200 1300 ml", "三天尿量分别是 180 2100 1950", "肌酐 135 1200 1300", "尿量：150 1300 2100",
+    "记录 150 1200 1300 毫升", "他克莫司 130 1200 1100 ng/ml", "血压 140 1000 1200", "150 1200 1300 次",
+    "look at me",
+])
+def test_scrub_keeps_ordinary_words_and_lab_series(text: str) -> None:
+    assert scrub(text) == text
+
+
+def test_spaced_and_unspaced_mobiles_without_a_label() -> None:
+    """A 3-4-4 group alone is still a phone; eleven digits are one even after a measurement."""
+    assert scrub("138 1234 5678") == "[电话已隐去]"
+    assert scrub("打 150 1200 1300 找我") == "打 [电话已隐去] 找我"
+    assert scrub("尿量 13812345678") == "尿量 [电话已隐去]"
+    assert scrub("尿量 150 1200 1300 1100 ml") == "尿量 150 1200 1300 1100 ml"  # not alone in a series
+
+
+def test_numerals_are_restored_where_nothing_matched() -> None:
+    """Numerals are read as digits only to match: an unmatched run stays as the follower typed it."""
+    assert scrub("一二三四五六七八九 电话一三八一二三四五六七八") == "一二三四五六七八九 电话[电话已隐去]"
+
+
+@pytest.mark.parametrize(("text", "out", "spans"), [
+    ("我是王小明", "我是[姓名已隐去]", [(2, 9)]),  # a weak cue: the placeholder is unsure
+    ("我叫张三", "我叫[姓名已隐去]", []),  # a strong one is not
+    ("XX小区5栋2单元301", "[地址已隐去]", [(0, 7)]),  # no city, no road: a guess
+    ("北京市朝阳区建国路88号", "[地址已隐去]", []),
+    ("编号 12345678", "编号 12345678", [(3, 11)]),  # a long number left
+    ("Zhang San 想问", "Zhang San 想问", [(0, 9)]),  # a Latin name
+    ("他叫小明，她姓欧阳", "他叫小明，她姓欧阳", [(2, 4), (7, 9)]),  # no surname known, but after 叫/姓
+    ("尿量 2000ml", "尿量 2000ml", []),
+])
+def test_scrub_report_marks_what_an_editor_should_check(text: str, out: str, spans: list[tuple[int, int]]) -> None:
+    report = scrub_report(text)
+    assert report == Scrubbed(out, tuple(spans)) and scrub(text) == out
+    assert "\ue000" not in report.text
+
+
+def test_a_faked_weak_marker_is_dropped() -> None:
+    assert scrub_report("\ue000[姓名已隐去]") == Scrubbed("[姓名已隐去]", ())
+
+
+def test_clip_never_splits_a_placeholder() -> None:
+    text = scrub("嗯" * 8 + "13812345678 好")
+    assert clip(text, 10) == "嗯" * 8 and clip(text, 15) == text[:15] == "嗯" * 8 + "[电话已隐去]"
+    assert clip(text, 100) == text and clip("[abc]" * 3, 7) == "[abc][a"  # only placeholders are kept whole

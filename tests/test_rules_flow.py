@@ -166,6 +166,14 @@ def test_stats_and_unmatched_are_counted_once_and_scrubbed(wechat: WeChat, store
     assert "13812345678" not in item["t"] and "医保报销" in item["t"] and item["who"].startswith("u_")
 
 
+@pytest.mark.usefixtures("frozen_now")
+def test_unmatched_text_is_scrubbed_before_it_is_cut(wechat: WeChat, store: Store, app: Flask) -> None:
+    """A number across the 500th character is hidden whole, and the cut never splits its placeholder."""
+    wechat.send("嗯" * 495 + "13812345678，想问一下")
+    [item] = store.unmatched(app.extensions["wxbot"].ctx.today())
+    assert item["t"] == "嗯" * 495  # "[电话已隐去]" would end past 500: dropped whole, not cut to "[电话已"
+
+
 def rules_yaml(**override: Any) -> str:
     rule = {"id": "fever-new", "name": "发热", "urgent": True, "keywords": ["烧到"],
             "answer": {"kind": "text", "texts": ["请立即就医。"]}}

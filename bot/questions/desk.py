@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.config import ArticleConfig, QASchedule, QuestionsConfig
-from bot.questions.privacy import scrub
+from bot.questions.privacy import clip, scrub
 from bot.rules.normalization import normalize
 from bot.store import Store
 from bot.wechat import messages as m
@@ -166,7 +166,7 @@ class QuestionDesk:
 
     def receive(self, *, openid: str, asker: str, body: str, text: str, now: datetime) -> Received:
         """Store `body` (the question; `text` is the whole message as received) unless a repeat or over the limit."""
-        public = scrub(body)[:MAX_TEXT_CHARS]  # scrub first: a cut could leave half a number unrecognised
+        public = clip(scrub(body), MAX_TEXT_CHARS)  # scrub first: a cut could leave half a number unrecognised
         # Compared and hashed without the personal data (nor the placeholders that replaced it).
         norm = normalize_question(_PLACEHOLDER.sub("", public)) or normalize_question(public) or public
         tags = self.tagger.tags(norm)
