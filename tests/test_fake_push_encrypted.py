@@ -164,6 +164,7 @@ def test_safe_mode_bot_finishes_the_post_from_the_encrypted_push(
     pid = service.run_digest().post
     assert pid
     service.answer(pid, "g1", "少量可以。")
+    service.confirm(pid, ["g1"])  # an editor read the question text
     service.schedule(pid, service.clock())
     service.tick()
     post = store.post(pid)

@@ -23,6 +23,7 @@ def submitted(app: Any, wechat: WeChat, store: Store) -> tuple[PostService, str,
     pid = service.run_digest().post
     assert pid
     service.answer(pid, "g1", "少量可以。")
+    service.confirm(pid, ["g1"])  # an editor read the question text
     service.schedule(pid, service.clock())
     service.tick()
     post = store.post(pid)

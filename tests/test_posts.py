@@ -107,6 +107,9 @@ def test_schedule_needs_an_answer_and_edits_stop_while_publishing(posts: PostSer
         posts.schedule(pid, NOW)
     first = store.groups(pid)[0]["id"]
     posts.answer(pid, first, "答复。")
+    with pytest.raises(EditError, match=f"group\\(s\\) {first} has not been confirmed by an editor"):
+        posts.schedule(pid, NOW + timedelta(days=1))
+    posts.confirm(pid, [first])
     posts.schedule(pid, NOW + timedelta(days=1))
     assert store.post(pid)["status"] == "scheduled"  # type: ignore[index]
     posts.unschedule(pid)
@@ -118,6 +121,7 @@ def test_schedule_needs_an_answer_and_edits_stop_while_publishing(posts: PostSer
     posts.schedule(pid, NOW)
     assert store.update_post(pid, ("scheduled",), "publishing", now=NOW.timestamp(), score=0, fields={"owner": "x"})
     for edit in (lambda: posts.answer(pid, first, "改"), lambda: posts.reject(pid, first),
+                 lambda: posts.confirm(pid, [first], "改过的问题"),
                  lambda: posts.schedule(pid, NOW), lambda: posts.edit(pid, intro="新")):
         with pytest.raises(EditError, match="publishing"):
             edit()
@@ -149,6 +153,13 @@ def test_cli_walks_an_editor_through_a_post(runner: Any, app: Any, store: Store)
     assert runner.invoke(args=["posts", "answer", "1", "g1", "可以适量饮用淡茶。"]).exit_code == 0
     preview = runner.invoke(args=["posts", "preview", "1"]).output
     assert "可以适量饮用淡茶" in preview and "13812345678" not in preview
+    assert "question text not confirmed" in runner.invoke(args=["posts", "show", "1"]).output
+    refused = runner.invoke(args=["posts", "schedule", "1", "2030-01-04 18:00"])
+    assert refused.exit_code == 1 and "posts confirm 1 g1" in refused.output
+    review = runner.invoke(args=["posts", "review", "1"]).output
+    assert review.startswith("g1 (NOT CONFIRMED): ") and "能喝绿茶吗" in review and "13812345678" not in review
+    assert runner.invoke(args=["posts", "confirm", "1", "g1"]).output.strip() == "question text of g1 confirmed"
+    assert runner.invoke(args=["posts", "review", "1"]).output.startswith("g1 (confirmed): ")
     out = runner.invoke(args=["posts", "schedule", "1", "2030-01-04 18:00"]).output
     assert "scheduled for 2030-01-04 18:00" in out
     show = runner.invoke(args=["posts", "show", "1"]).output
@@ -181,3 +192,38 @@ def test_bad_ids_get_one_clear_line_and_change_nothing(runner: Any, app: Any, st
     assert snapshot() == before
     with pytest.raises(EditError, match="not a post id"):
         service.show("seq")
+
+
+def test_review_marks_what_the_scrubber_was_unsure_of_and_rewording_confirms(posts: PostService,
+                                                                              store: Store) -> None:
+    ask(posts, "我姓欧阳，移植后可以吃豆腐吗", "u_unsure", 0)
+    ask(posts, "术后多久可以开车", "u_sure", 1)
+    pid = draft(posts, store)
+    unsure, sure = posts.review(pid)
+    assert unsure.text == "我姓欧阳，移植后可以吃豆腐吗" and unsure.unsure == ((2, 4),)  # "欧阳": maybe a name
+    assert sure.unsure == () and not unsure.confirmed and not sure.confirmed
+    posts.confirm(pid, [unsure.gid], "移植后可以吃豆腐吗")  # the editor rewords it: that wording is confirmed
+    posts.answer(pid, sure.gid, "三个月后，遵医嘱。", question="术后多久可以开车？")  # written by the editor: seen
+    reviewed = {g.gid: g for g in posts.review(pid)}
+    assert reviewed[unsure.gid].text == "移植后可以吃豆腐吗" and reviewed[unsure.gid].confirmed
+    assert reviewed[sure.gid].confirmed and not reviewed[unsure.gid].answered
+    with pytest.raises(EditError, match="one group at a time"):
+        posts.confirm(pid, [unsure.gid, sure.gid], "x")
+    with pytest.raises(EditError, match="has no group g99"):
+        posts.confirm(pid, ["g99"])
+
+
+def test_a_group_answered_after_scheduling_is_not_published_until_confirmed(posts: PostService, store: Store,
+                                                                            pid: str) -> None:
+    first, second = (g["id"] for g in store.groups(pid)[:2])
+    posts.answer(pid, first, "答复。")
+    posts.confirm(pid, [first])
+    posts.schedule(pid, NOW)
+    posts.answer(pid, second, "另一个答复。")  # a scheduled post stays editable; this group's text is unseen
+    posts.publisher.tick(NOW)
+    post = store.post(pid)
+    assert post is not None and post["status"] == "failed" and f"group(s) {second} was not confirmed" in post["failure"]
+    assert post.get("released") != "1"  # nothing was returned or queued: the editor can still confirm it
+    posts.confirm(pid, [second])
+    posts.schedule(pid, NOW)  # and publishing goes on from there
+    assert store.post(pid)["status"] == "scheduled"  # type: ignore[index]

@@ -41,6 +41,7 @@ def answered_post(posts: PostService, store: Store, *, answer_all: bool = True) 
     assert result.post
     for group in store.groups(result.post)[: None if answer_all else 1]:
         posts.answer(result.post, group["id"], "可以适量食用。\n具体请咨询您的随访医生。")
+        posts.confirm(result.post, [group["id"]])  # an editor read the question text
     return result.post
 
 
@@ -92,6 +93,7 @@ def test_publishjobfinish_event_finishes_the_post_and_tells_the_askers(app: Any,
     pid = service.run_digest().post
     assert pid
     service.answer(pid, "g1", "少量可以。")
+    service.confirm(pid, ["g1"])  # an editor read the question text
     service.schedule(pid, service.clock())
     service.tick()
     publish_id = store.post(pid)["publish_id"]  # type: ignore[index]
@@ -121,6 +123,7 @@ def test_end_to_end_over_http_with_gunicorn(live_server: str, fake_wechat: Any, 
     pid = posts.run_digest().post
     assert pid and [g["askers"] for g in store.groups(pid)] == [2]
     posts.answer(pid, "g1", "循序渐进，先咨询医生。")
+    posts.confirm(pid, ["g1"])  # an editor read the question text
     posts.schedule(pid, posts.clock())
     posts.tick()
     publish_id = store.post(pid)["publish_id"]  # type: ignore[index]
@@ -494,6 +497,7 @@ def test_refused_link_is_kept_and_added_to_the_next_reply(app: Any, wechat: WeCh
     pid = service.run_digest().post
     assert pid
     service.answer(pid, "g1", "伤口愈合后可以，注意卫生。")
+    service.confirm(pid, ["g1"])  # an editor read the question text
     now = service.clock()
     service.schedule(pid, now)
     fake_wechat.state.inject("/cgi-bin/message/custom/send", errcode=45015)
@@ -515,6 +519,7 @@ def test_outside_the_48_hour_window_nothing_is_sent_and_the_link_waits(posts: Po
     pid = posts.run_digest().post
     assert pid
     posts.answer(pid, "g1", "病情稳定后可以。")
+    posts.confirm(pid, ["g1"])  # an editor read the question text
     now = datetime.now(UTC)
     posts.schedule(pid, now)
     for later in (0, 10, 40):
@@ -532,6 +537,7 @@ def test_any_message_reopens_the_48_hour_window(app: Any, wechat: WeChat, store:
     pid = service.run_digest().post
     assert pid
     service.answer(pid, "g1", "病情稳定后可以。")
+    service.confirm(pid, ["g1"])  # an editor read the question text
     now = datetime.now(UTC)
     service.schedule(pid, now)
     for later in (0, 10, 40):
@@ -689,6 +695,7 @@ def test_merged_questions_of_an_unanswered_group_go_back_to_the_queue(posts: Pos
     assert pid
     g = {grp["text"]: grp["id"] for grp in store.groups(pid)}
     posts.answer(pid, g["肾移植后可以吃豆腐吗"], "可以。")
+    posts.confirm(pid, [g["肾移植后可以吃豆腐吗"]])  # an editor read the question text
     posts.merge(pid, g["移植后能养狗吗"], g["术后多久可以开车"])  # merged into a group nobody answers
     moved = store.groups(pid)[[x["id"] for x in store.groups(pid)].index(g["术后多久可以开车"])]["q"]
     now = datetime.now(UTC)
@@ -802,6 +809,7 @@ def test_a_link_wechat_did_not_take_waits_unless_the_follower_is_gone(posts: Pos
     pid = posts.run_digest().post
     assert pid
     posts.answer(pid, "g1", "病情稳定后可以。")
+    posts.confirm(pid, ["g1"])  # an editor read the question text
     now = datetime.now(UTC)
     posts.schedule(pid, now)
     posts.tick(now)
@@ -986,6 +994,7 @@ def test_claims_of_every_post_in_a_tick_carry_the_time_they_are_made(posts: Post
     second = posts.run_digest().post
     assert second
     posts.answer(second, "g1", "可以，注意卫生。")
+    posts.confirm(second, ["g1"])  # an editor read the question text
     for pid in (first, second):
         posts.schedule(pid, now)
         posts.publisher.publish(pid, now)

@@ -41,6 +41,7 @@ def publish(posts: PostService, store: Store, pid: str, hours_ago: float, answer
     for group in store.groups(pid):
         if answer_all and group["state"] == "open" and not group["answer"]:
             posts.answer(pid, group["id"], "请遵医嘱。")
+            posts.confirm(pid, [group["id"]])  # an editor read the question text
     at = NOW - timedelta(hours=hours_ago)
     posts.schedule(pid, at)
     for step in range(10):  # publish, poll until the fake's job ends, tell the askers
@@ -141,6 +142,7 @@ def test_a_question_returned_unanswered_keeps_its_askers_record_until_told(posts
     p1 = batch(posts, store, hours_ago=4.5)
     swim = next(g for g in store.groups(p1) if g["text"].startswith("术后"))
     posts.answer(p1, swim["id"], "伤口愈合后。")  # the fried-food group stays unanswered: returned on publishing
+    posts.confirm(p1, [swim["id"]])  # an editor read the question text
     store.forget_follower(who(posts))
     again = ask(posts, "移植后能吃火锅吗", hours_ago=4)
 
@@ -204,6 +206,7 @@ def test_a_repeat_of_a_question_still_in_progress_is_a_duplicate(posts: PostServ
     pid = batch(posts, store, hours_ago=4.5)
     assert ask(posts, "移植后能喝绿茶吗", hours_ago=4).outcome == "dup"  # batched
     posts.answer(pid, store.groups(pid)[0]["id"], "淡茶可以。")
+    posts.confirm(pid, [store.groups(pid)[0]["id"]])  # an editor read the question text
     assert ask(posts, "移植后能喝绿茶吗", hours_ago=3.5).outcome == "dup"  # answered
     assert store.pending_count() == 0
 

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from bot.cli.common import current_bot, user_errors
 from bot.questions.posts import EditError, PostService
-from bot.questions.render import clip
+from bot.questions.render import clip, is_confirmed, question_text
 
 
 def _service() -> PostService:
@@ -139,8 +139,9 @@ def posts_show(pid: str, max_groups: int) -> None:
             click.echo(f"  {name}: {p[name]}")
     for g in view.groups[:max_groups]:
         mark = "answered" if g.get("answer") and g.get("state") == "open" else g.get("state")
+        seen = "" if g.get("state") != "open" or is_confirmed(g) else "  (question text not confirmed)"
         click.echo(f"  {g['id']:>6}  {mark:<9} [{g['topic']}] x{g.get('askers', 1)}  "
-                   f"{clip(str(g.get('question') or g['text']), 50)}")
+                   f"{clip(question_text(g), 50)}{seen}")
     if len(view.groups) > max_groups:
         click.echo(f"  ... {len(view.groups) - max_groups} more (--groups N)")
     for e in view.errors:
@@ -187,6 +188,40 @@ def posts_answer(pid: str, gid: str, text: str | None, file: Any, question: str 
         raise click.UsageError("give the answer as TEXT or --file")
     _service().answer(pid, gid, answer, question)
     click.echo(f"group {gid} answered")
+
+
+def _marked(text: str, spans: tuple[tuple[int, int], ...]) -> str:
+    """`text` with each unsure span bracketed 【？…】 for the editor's eye."""
+    out: list[str] = []
+    done = 0
+    for start, end in spans:
+        out += (text[done:start], "【？", text[start:end], "】")
+        done = end
+    return "".join((*out, text[done:]))
+
+
+@posts_group.command("review")
+@click.argument("pid")
+@_edits
+def posts_review(pid: str) -> None:
+    """Each open group's question text in full, as it would be published; 【？…】 marks what to check by eye."""
+    for g in _service().review(pid):
+        state = ("confirmed" if g.confirmed else "NOT CONFIRMED") + ("" if g.answered else ", no answer yet")
+        click.echo(f"{g.gid} ({state}): {_marked(g.text, g.unsure)}")
+        if g.unsure:
+            click.echo(f"    the scrubber was unsure of {len(g.unsure)} spot(s): edit the wording with "
+                       f"posts confirm {pid} {g.gid} --question TEXT if anything personal is left")
+
+
+@posts_group.command("confirm")
+@click.argument("pid")
+@click.argument("gids", nargs=-1, required=True)
+@click.option("--question", help="New wording for the question (one group), confirmed as written.")
+@_edits
+def posts_confirm(pid: str, gids: tuple[str, ...], question: str | None) -> None:
+    """You read these groups' question texts (posts review): they may be published as they read."""
+    _service().confirm(pid, list(gids), question)
+    click.echo(f"question text of {' '.join(gids)} confirmed")
 
 
 @posts_group.command("reject")

@@ -15,8 +15,17 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Config
 from bot.questions.batching import BatchResult, finish_crashed_batches, run_batch, run_due_batches
 from bot.questions.desk import QuestionDesk
+from bot.questions.privacy import scrub_report
 from bot.questions.publishing import FINAL_FAILURES, Publisher
-from bot.questions.render import TITLE_MAX, PostContentError, RenderedPost, is_answered, render_post
+from bot.questions.render import (
+    TITLE_MAX,
+    PostContentError,
+    RenderedPost,
+    is_answered,
+    is_confirmed,
+    question_text,
+    render_post,
+)
 from bot.store import PostEdit, Store
 from bot.wechat.api import WeChatAPI
 
@@ -40,6 +49,25 @@ def check_id(kind: str, value: str) -> str:
     if not pattern.fullmatch(value):
         raise EditError(f"{value!r} is not a {kind} id (like {example})")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReview:
+    """One group's question text as it would be published, with the spans an editor should check by eye."""
+
+    gid: str
+    text: str
+    unsure: tuple[tuple[int, int], ...]
+    confirmed: bool
+    answered: bool
+
+
+def review_group(group: dict[str, Any]) -> GroupReview:
+    """The group's question text and where the scrubber is unsure (all of it if scrubbing it again changes it)."""
+    text = question_text(group)
+    report = scrub_report(text)
+    unsure = report.unsure if report.text == text else ((0, len(text)),)
+    return GroupReview(str(group["id"]), text, unsure, is_confirmed(group), is_answered(group))
 
 
 @dataclass(frozen=True)
@@ -207,11 +235,40 @@ class PostService:
                 raise EditError(f"group {gid} is {g.get('state')}")
             updated = {**g, "answer": answer}
             if question is not None and question.strip():
-                updated["question"] = question.strip()
+                updated["question"] = updated["confirmed"] = question.strip()  # the editor wrote it: seen
             questions = {q: {"status": "answered"} for q, _ in g["q"] if q not in g.get("merged", [])}
             return PostEdit(groups={gid: updated}, questions=questions)
 
         self._edit(pid, [gid], change)
+
+    def confirm(self, pid: str, gids: list[str], question: str | None = None) -> None:
+        """An editor read these groups' question texts and lets them be published as they read (or as `question`)."""
+        if not gids:
+            raise EditError("name the groups whose question text you have read (like g1 g2)")
+        if question is not None and len(gids) != 1:
+            raise EditError("a new question text is for one group at a time")
+
+        def change(post: dict[str, str], found: dict[str, dict[str, Any] | None]) -> PostEdit:
+            groups = {}
+            for gid, g in found.items():  # like an answer, the wording may change until the post is published
+                if g is None:
+                    raise EditError(f"post {pid} has no group {gid}")
+                if g.get("state") != "open":
+                    raise EditError(f"group {gid} is {g.get('state')}")
+                updated = {**g, "question": question.strip()} if question and question.strip() else dict(g)
+                updated["confirmed"] = question_text(updated)
+                groups[gid] = updated
+            return PostEdit(groups=groups)
+
+        self._edit(pid, list(dict.fromkeys(gids)), change)
+
+    def review(self, pid: str) -> list[GroupReview]:
+        """The open groups' question texts for an editor to read before confirming them."""
+        return [review_group(g) for g in self.show(pid).groups if g.get("state") == "open"]
+
+    def unconfirmed(self, view: PostView) -> list[str]:
+        """Answered groups whose question text no editor has confirmed: the post cannot be published yet."""
+        return [str(g["id"]) for g in view.groups if is_answered(g) and not is_confirmed(g)]
 
     def reject(self, pid: str, gid: str) -> None:
         """Leave a group out of the post; its questions are rejected and their askers' openids released."""
@@ -257,6 +314,11 @@ class PostService:
         if view.post.get("status") not in SCHEDULABLE:
             raise EditError(f"post {pid} is {view.post.get('status')}: only draft or failed posts can be scheduled")
         self.preview(pid)  # refuses what WeChat would refuse (nothing answered, too long)
+        if waiting := self.unconfirmed(view):
+            # Followers' own words go out only after a person has read them (the scrubber misses some names).
+            raise EditError(f"post {pid}: the question text of group(s) {' '.join(waiting)} has not been confirmed "
+                            f"by an editor; read it (posts review {pid}), then posts confirm {pid} "
+                            f"{' '.join(waiting)} (or give it new wording with --question)")
         fields = {"scheduled_at": repr(at.timestamp()), "attempts": "0", "failure": ""}
         if view.post.get("publish_id"):
             if view.post.get("publish_status") not in FINAL_FAILURES:

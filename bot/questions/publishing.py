@@ -170,10 +170,11 @@ class Publisher:
             if post.get("submitting"):
                 step = "mass_send" if self.pub.mode == "mass_send" else "submit"
                 raise _SubmitInterrupted
+            # Rendered before the release, which locks the groups: an unconfirmed one can still be confirmed.
+            step = "render"
+            rendered = render_post(post, self.store.groups(pid), self.pub, confirmed_only=True)
             step = "release"
             self._release(pid, post, owner, now)
-            step = "render"
-            rendered = render_post(post, self.store.groups(pid), self.pub)
             step = "cover"
             cover_id, cover_url = post.get("cover_media_id", ""), post.get("cover_url", "")
             if not cover_id:

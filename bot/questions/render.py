@@ -46,15 +46,32 @@ def is_answered(group: Mapping[str, Any]) -> bool:
     return group.get("state") == "open" and bool(str(group.get("answer", "")).strip())
 
 
-def render_post(post: Mapping[str, str], groups: Sequence[Mapping[str, Any]], pub: QAPublishing) -> RenderedPost:
-    """Render the answered groups; raises PostContentError if there are none or WeChat would refuse the size."""
+def question_text(group: Mapping[str, Any]) -> str:
+    """How the group's question reads in the post: the editor's wording, else the first follower's (scrubbed)."""
+    return str(group.get("question") or group["text"])
+
+
+def is_confirmed(group: Mapping[str, Any]) -> bool:
+    """Whether an editor confirmed (or wrote) exactly the question text that would be published."""
+    return group.get("confirmed") == question_text(group)
+
+
+def render_post(post: Mapping[str, str], groups: Sequence[Mapping[str, Any]], pub: QAPublishing,
+                confirmed_only: bool = False) -> RenderedPost:
+    """Render the answered groups; raises PostContentError if there are none or WeChat would refuse the size.
+
+    `confirmed_only` (publishing): also if an answered group's question text was not confirmed by an editor.
+    """
     shown = [g for g in groups if is_answered(g)]
     if not shown:
         raise PostContentError("no question group has an answer yet (posts answer POST GROUP TEXT)")
+    if confirmed_only and (waiting := [str(g["id"]) for g in shown if not is_confirmed(g)]):
+        raise PostContentError(f"the question text of group(s) {' '.join(waiting)} was not confirmed by an editor "
+                               "(posts confirm)")
     topics: dict[str, list[dict[str, Any]]] = {}
     for g in shown:
         topics.setdefault(str(g["topic"]), []).append({
-            "question": g.get("question") or g["text"],
+            "question": question_text(g),
             "askers": int(g.get("askers", 1)),
             "answer": [p.strip() for p in str(g["answer"]).splitlines() if p.strip()],
         })
@@ -66,6 +83,6 @@ def render_post(post: Mapping[str, str], groups: Sequence[Mapping[str, Any]], pu
     if len(html) >= CONTENT_MAX_CHARS or len(html.encode("utf-8")) >= CONTENT_MAX_BYTES:
         raise PostContentError(f"the article would be {len(html)} characters; WeChat takes fewer than "
                                f"{CONTENT_MAX_CHARS}: answer fewer groups or shorten the answers")
-    digest = clip("本期解答：" + "；".join(str(g.get("question") or g["text"]) for g in shown), DIGEST_MAX)
+    digest = clip("本期解答：" + "；".join(question_text(g) for g in shown), DIGEST_MAX)
     return RenderedPost(title=clip(post.get("title") or "答疑", TITLE_MAX), digest=digest, html=html,
                         groups=len(shown))
