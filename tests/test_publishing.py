@@ -915,26 +915,6 @@ def test_a_late_event_of_a_retired_job_does_not_touch_the_next_attempt(posts: Po
     assert status(store, pid) == "published" and len(calls(fake_wechat, "freepublish/submit")) == 2
 
 
-def test_a_post_failed_by_the_earlier_version_is_not_published_twice(posts: PostService, store: Store,
-                                                                     fake_wechat: Any) -> None:
-    pid = answered_post(posts, store)
-    now = datetime.now(UTC)
-    posts.schedule(pid, now)
-    fake_wechat.state.inject("/cgi-bin/freepublish/submit", delay=3.0)  # WeChat takes it; the answer is lost
-    try:
-        posts.tick(now)
-    finally:
-        fake_wechat.state.release_delays()
-    assert len(fake_wechat.state.wait_calls(1, "/cgi-bin/freepublish/submit")) == 1
-    store.redis.hdel(store.key("post", pid), "submitted_draft")  # what the earlier version left: no marker
-    posts.schedule(pid, now + timedelta(minutes=5))  # its failure text said "if not in 发表记录, reschedule"
-    posts.tick(now + timedelta(minutes=5))
-    posts.tick(now + timedelta(minutes=7))
-    post = store.post(pid)
-    assert post and post["status"] == "failed" and "the draft is gone" in post["failure"]
-    assert len(calls(fake_wechat, "freepublish/submit")) == 1 and len(calls(fake_wechat, "draft/add")) == 1
-
-
 @pytest.mark.parametrize("how", ["mapped only", "after max polls"])
 def test_an_event_without_the_article_list_still_publishes_a_failed_post(posts: PostService, store: Store,
                                                                          fake_wechat: Any, config: Config,

@@ -156,33 +156,6 @@ def test_a_question_returned_unanswered_keeps_its_askers_record_until_told(posts
     assert store.follower(who(posts)) is None
 
 
-def test_records_and_entries_written_before_questions_were_tracked_by_id_are_still_released(
-        posts: PostService, store: Store) -> None:
-    """A follower record counting its open questions (``open``), and a notification entry ``asker count``."""
-    asker = who(posts)
-    legacy = [ask(posts, f"旧版本时提的问题{i}", hours_ago=5) for i in range(3)]
-    follower = store.key("follower", asker)
-    store.redis.delete(store.key("follower", asker, "open"))
-    store.redis.hset(follower, "open", "3")
-    for r in legacy:
-        store.redis.hdel(store.key("q", r.qid), "notify")
-    newer = ask(posts, "新版本时提的问题", hours_ago=4)  # asked while the old record still exists
-
-    posts.reject_question(legacy[0].qid)  # an old question released by id: counted down
-    assert store.redis.hget(follower, "open") == b"2"
-    pid = batch(posts, store, hours_ago=3)
-    store.redis.rpush(store.key("post", pid, "notify"), f"{asker} 2")  # queued by the earlier version
-    claimed = store.claim_notification(pid, now=NOW.timestamp(), lease=300)
-    assert claimed is not None and claimed[1:] == (asker, 2)
-    store.ack_notification(pid, claimed[0])
-    assert store.redis.hget(follower, "open") == b"0" and store.follower(asker) is not None  # newer still open
-    posts.reject_question(newer.qid)
-    assert store.follower(asker) is None and keys_holding(store, OPENID) == []
-
-
-# -- 2. no openid kept when askers are not told ------------------------------------------------------
-
-
 def test_no_openid_is_stored_when_askers_are_not_told(config: Config, store: Store, qa_api: Any) -> None:
     quiet = replace(config, questions=replace(config.questions, notify_askers=False))
     posts = PostService(quiet, store, qa_api, lambda: datetime.now(UTC))

@@ -328,10 +328,6 @@ class PostService:
             fields.update(publish_id="", draft_media_id="", draft_content="", polls="0", publish_status="",
                           submitted_draft="")
             self.store.unmap_publish_id(view.post["publish_id"])  # its late events must not reach the new attempt
-        elif (view.post.get("failure", "").startswith("submit: outcome unknown")
-              or "the draft is gone" in view.post.get("failure", "")) and not view.post.get("submitted_draft"):
-            # Failed by an earlier version, which did not mark the draft it submitted: WeChat may have used it.
-            fields["submitted_draft"] = view.post.get("draft_media_id", "")
         if not self.store.update_post(pid, SCHEDULABLE, "scheduled", now=self.clock().timestamp(),
                                       score=at.timestamp(), fields=fields):
             raise EditError(f"post {pid} changed meanwhile; look at it again")

@@ -1,0 +1,143 @@
+"""What every part of the store shares: the client, the key prefix, the Lua scripts and reply decoding."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any, cast
+
+import redis
+
+DEFAULT_PREFIX = "wxbot:"
+
+StoreError = redis.RedisError  # what callers catch when Redis is unreachable or fails
+
+_INCLUDE = re.compile(r"^--#include (\w+)$", re.M)
+
+
+def _lua(name: str) -> str:
+    """The text of lua/{name}.lua, its `--#include other` lines replaced by that file's text."""
+    text = resources.files("bot.store").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: _lua(m[1]), text)
+
+
+# One per lua/*.lua file not starting with "_" (those are included by the others).
+SCRIPTS = tuple(sorted(f.name[:-4] for f in resources.files("bot.store").joinpath("lua").iterdir()
+                       if f.name.endswith(".lua") and not f.name.startswith("_")))
+
+
+class _HeldConnection:
+    """One connection kept for the webhook's per-message claim, bypassing the pool's bookkeeping.
+
+    A claim is on every message's path; redis-py's generic command path costs about twice the
+    loopback round trip itself. This still uses redis-py's Connection (auth, TLS, unix sockets).
+    """
+
+    def __init__(self, pool: redis.ConnectionPool) -> None:
+        self._pool = pool
+        self._conn: Any = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def call(self, *args: Any) -> Any:
+        with self._lock:
+            for attempt in (0, 1):
+                if self._conn is None or self._pid != os.getpid():
+                    self._conn = self._pool.make_connection()
+                    self._pid = os.getpid()
+                try:
+                    self._conn.send_packed_command(self._conn.pack_command(*args), check_health=False)
+                except (redis.ConnectionError, redis.TimeoutError, OSError):
+                    # Not sent (e.g. the server restarted since): a fresh connection may send it once.
+                    self._drop()
+                    if attempt:
+                        raise
+                    continue
+                try:
+                    return self._conn.read_response()
+                except (redis.ConnectionError, redis.TimeoutError, OSError):
+                    # Sent but unanswered: Redis may have run it, so it is never sent twice (a second
+                    # claim would read back our own pending mark and the push would go unhandled).
+                    self._drop()
+                    raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.disconnect()
+        self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.disconnect()
+                self._conn = None
+
+
+class StoreBase:
+    """One Redis client with a key prefix and the registered scripts; the domain parts below build on it."""
+
+    def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._scripts = {name: client.register_script(_lua(name)) for name in SCRIPTS}
+        self._held = _HeldConnection(client.connection_pool)
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    def durability_problems(self) -> list[str]:
+        """Why this server could lose accepted questions: it keeps nothing on disk, or may evict keys."""
+        persistence = self.redis.info("persistence")
+        policy = str(self.redis.info("memory").get("maxmemory_policy", "unknown"))
+        problems = []
+        if not persistence.get("aof_enabled"):
+            try:
+                saves = cast(dict[str, str], self.redis.config_get("save")).get("save", "")
+            except redis.ResponseError:  # CONFIG is disabled on many managed servers
+                saves = "unknown"
+            if not saves.strip():
+                problems.append("the server keeps nothing on disk (appendonly no, no save points): a restart "
+                                "loses every stored question; enable appendonly yes or RDB snapshots")
+            elif saves == "unknown" and not persistence.get("rdb_last_save_time"):
+                problems.append("cannot tell whether the server persists (CONFIG is disabled and AOF is off)")
+        if policy != "noeviction" and not policy.startswith("volatile-"):
+            problems.append(f"maxmemory-policy is {policy}: under memory pressure Redis would silently delete "
+                            "questions and posts; use noeviction (or a volatile-* policy)")
+        return problems
+
+    def close(self) -> None:
+        self._held.close()
+        self.redis.close()
+
+
+def notify_entry(entry: str) -> tuple[str, int, list[str]]:
+    """(asker, count, question ids) of a notification entry ``asker count qid...``."""
+    asker, count, *qids = entry.split(" ")
+    return asker, int(count), qids
+
+
+def text_hash(raw: Any) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in cast(dict[bytes, bytes], raw).items()}
+
+
+def strs(raw: Any) -> list[str]:
+    return [v.decode() for v in cast(Iterable[bytes], raw)]
+
+
+def as_mapping(mapping: Mapping[str, str]) -> dict[Any, Any]:
+    return dict(mapping)  # redis-py's mapping type is invariant in its key type
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,3 @@
+-- KEYS: follower, follower's open questions. ARGV: question ids...
+--#include _release
+return release(KEYS[1], KEYS[2], 1)
