@@ -1,5 +1,5 @@
 -- Claim the next asker to tell: one whose claim is older than the lease (its teller died) first, else
--- the head of the queue; the claim is kept, with its time, until `_ACK_NOTIFICATION_LUA` removes it.
+-- the head of the queue; the claim is kept, with its time, until ack_notification.lua removes it.
 -- KEYS: notify list, notifying zset. ARGV: now, stale (claims at or before this are re-driven).
 local item = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1)[1]
 if not item then item = redis.call('LPOP', KEYS[1]) end
