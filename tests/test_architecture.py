@@ -142,3 +142,14 @@ def test_rules_engine_modules_import_only_lower_layers(module: str) -> None:
     lower = set(RULES_LAYERS[: RULES_LAYERS.index(module)])
     rules = {m for m in GRAPH[module] if _within(m, ("bot",))}
     assert rules <= lower, f"{module} imports {sorted(rules - lower)}"
+
+
+# The publisher's steps: each family of steps stands on the shared base alone; only the publisher composes them.
+PUBLISHING_STEPS = ("drafting", "handover", "job", "notify")
+
+
+@pytest.mark.parametrize("family", PUBLISHING_STEPS)
+def test_publishing_steps_stand_on_the_base_alone(family: str) -> None:
+    module = f"bot.questions.publishing.{family}"
+    siblings = {m for m in GRAPH[module] if _within(m, ("bot.questions.publishing",))}
+    assert siblings <= {"bot.questions.publishing.common"}, f"{module} imports {sorted(siblings)}"

@@ -853,7 +853,7 @@ def test_an_unexpected_failure_mid_publish_is_shown_to_editors(posts: PostServic
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("bot.questions.publishing.render_post", broken)
+    monkeypatch.setattr("bot.questions.publishing.drafting.render_post", broken)
     assert posts.tick(now).get("started", 0) == 0  # the tick goes on with the other posts
     assert status(store, pid) == "publishing"  # resumed after the lease, once the cause is gone
     error = show_error(posts, pid)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot.config import Config
 from bot.questions.batching import BatchResult, finish_crashed_batches, run_batch, run_due_batches
 from bot.questions.desk import QuestionDesk
+from bot.questions.post_states import move_post
 from bot.questions.privacy import scrub_report
 from bot.questions.publishing import FINAL_FAILURES, Publisher
 from bot.questions.render import (
@@ -328,14 +329,14 @@ class PostService:
             fields.update(publish_id="", draft_media_id="", draft_content="", polls="0", publish_status="",
                           submitted_draft="")
             self.store.unmap_publish_id(view.post["publish_id"])  # its late events must not reach the new attempt
-        if not self.store.update_post(pid, SCHEDULABLE, "scheduled", now=self.clock().timestamp(),
-                                      score=at.timestamp(), fields=fields):
+        if not move_post(self.store, pid, SCHEDULABLE, "scheduled", now=self.clock().timestamp(),
+                         score=at.timestamp(), fields=fields):
             raise EditError(f"post {pid} changed meanwhile; look at it again")
 
     def unschedule(self, pid: str) -> None:
         check_id("post", pid)
-        if not self.store.update_post(pid, ("scheduled",), "draft", now=self.clock().timestamp(),
-                                      fields={"scheduled_at": ""}):
+        if not move_post(self.store, pid, ("scheduled",), "draft", now=self.clock().timestamp(),
+                         fields={"scheduled_at": ""}):
             raise EditError(f"post {pid} is not scheduled (a post being published cannot be stopped)")
 
     def mark_published(self, pid: str, url: str) -> None:
@@ -348,7 +349,7 @@ class PostService:
             raise EditError(f"{url!r} is not the article's link (https://mp.weixin.qq.com/...)")
         self._outcome_unknown(pid)
         now = self.clock().timestamp()
-        if not self.store.update_post(pid, ("failed",), "published", now=now, fields={
+        if not move_post(self.store, pid, ("failed",), "published", now=now, fields={
                 "url": url, "published_at": repr(now), "failure": "", "owner": "", "marked_by_editor": "1"}):
             raise EditError(f"post {pid} changed meanwhile; look at it again")
 
@@ -360,7 +361,7 @@ class PostService:
         post = self._outcome_unknown(pid)
         if post.get("publish_id"):
             self.store.unmap_publish_id(post["publish_id"])
-        if not self.store.update_post(pid, ("failed",), now=self.clock().timestamp(), fields={
+        if not move_post(self.store, pid, ("failed",), now=self.clock().timestamp(), fields={
                 "submitted_draft": "", "draft_media_id": "", "draft_content": "", "publish_id": "", "polls": "0",
                 "publish_status": "", "failure": "checked by an editor: not published; reschedule to publish"}):
             raise EditError(f"post {pid} changed meanwhile; look at it again")
