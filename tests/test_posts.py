@@ -227,3 +227,18 @@ def test_a_group_answered_after_scheduling_is_not_published_until_confirmed(post
     posts.confirm(pid, [second])
     posts.schedule(pid, NOW)  # and publishing goes on from there
     assert store.post(pid)["status"] == "scheduled"  # type: ignore[index]
+
+
+def test_an_editors_time_is_read_in_the_account_zone_and_a_bad_one_is_named(posts: PostService) -> None:
+    local = posts.parse_time("2026-12-07 09:30")
+    assert local.tzinfo is not None and local.astimezone(posts.tz).strftime("%H:%M") == "09:30"
+    assert posts.parse_time("2026-12-07T09:30+00:00") == datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    assert abs((posts.parse_time(" NOW ") - posts.clock()).total_seconds()) < 60
+    with pytest.raises(EditError, match="'tomorrow': use 'YYYY-MM-DD HH:MM'"):
+        posts.parse_time("tomorrow")
+
+
+def test_cli_refuses_a_time_it_cannot_read_and_schedules_nothing(runner: Any, store: Store) -> None:
+    result = runner.invoke(args=["posts", "schedule", "1", "next tuesday"])
+    assert result.exit_code != 0 and "'next tuesday': use 'YYYY-MM-DD HH:MM'" in result.output
+    assert store.due_posts("scheduled", 4e9) == []

@@ -27,18 +27,6 @@ def _when(ts: str | None) -> str:
     return datetime.fromtimestamp(float(ts), _service().tz).strftime("%Y-%m-%d %H:%M")
 
 
-def _parse_time(text: str) -> datetime:
-    """"now", "YYYY-MM-DD HH:MM" in the account's time zone, or ISO 8601 with an offset."""
-    service = _service()
-    if text.strip().lower() == "now":
-        return service.clock()
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: use 'YYYY-MM-DD HH:MM' (account time) or 'now'") from None
-    return when if when.tzinfo else when.replace(tzinfo=service.tz)
-
-
 # -- questions -------------------------------------------------------------------------------------
 
 
@@ -251,7 +239,7 @@ def posts_merge(pid: str, gid: str, into: str) -> None:
 @_edits
 def posts_schedule(pid: str, when: str) -> None:
     """Publish at WHEN ('YYYY-MM-DD HH:MM' in the account's time zone, or 'now')."""
-    at = _parse_time(when)
+    at = _service().parse_time(when)
     _service().schedule(pid, at)
     click.echo(f"post {pid} scheduled for {_when(str(at.timestamp()))}; the scheduler publishes it then")
 

@@ -307,6 +307,16 @@ class PostService:
 
     # -- scheduling and publishing ------------------------------------------------------------
 
+    def parse_time(self, text: str) -> datetime:
+        """An editor's time: "now", "YYYY-MM-DD HH:MM" in the account's time zone, or ISO 8601 with an offset."""
+        if text.strip().lower() == "now":
+            return self.clock()
+        try:
+            when = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise EditError(f"{text!r}: use 'YYYY-MM-DD HH:MM' (account time) or 'now'") from None
+        return when if when.tzinfo else when.replace(tzinfo=self.tz)
+
     def schedule(self, pid: str, at: datetime) -> None:
         """Publish at `at` (aware); the post must render. A failed post is retried from its last good step."""
         if at.tzinfo is None:
