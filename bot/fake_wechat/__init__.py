@@ -14,14 +14,13 @@ built by `bot.wechat.simulator.signed_request`, the same code the tests use to p
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,11 +29,34 @@ import requests
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from bot.fake_wechat.model import (
+    ERRMSGS as ERRMSGS,
+)
+from bot.fake_wechat.model import (
+    FINAL_PUBLISH_STATUSES,
+    PUBLISHING,
+    ApiRequest,
+    ApiResponse,
+    FakeAccount,
+    Fault,
+    JsonDict,
+    PushResult,
+    RecordedCall,
+    SentMessage,
+    UploadedFile,
+    _Draft,
+    _error,
+    _MassSend,
+    _Material,
+    _PublishJob,
+    _Token,
+    _WeChatError,
+)
+from bot.fake_wechat.protocol import MPHELPER_OPENID, _new_id, _parse_json, publish_event_xml
+from bot.fake_wechat.protocol import signature as signature
 from bot.wechat.crypto import MessageCrypto
 from bot.wechat.simulator import Account as _PushAccount
 from bot.wechat.simulator import signed_request
-
-JsonDict = dict[str, Any]
 
 MAX_BODY_BYTES = 20 * 1024 * 1024  # larger request bodies get HTTP 413
 IMAGE_MAX_BYTES = 10 * 1024 * 1024  # add_material?type=image (protocol doc section 8.2)
@@ -51,54 +73,6 @@ DEFAULT_EXPIRES_IN = 7200
 # WeChat keeps an old token usable 300 s out of a 7200 s lifetime; the fake scales that ratio so that
 # tests with short lifetimes keep the same semantics.
 OVERLAP_RATIO = 300 / 7200
-# Per the official docs, PUBLISHJOBFINISH comes from the "mphelper" (群发助手) openid; this is a fixed fake.
-MPHELPER_OPENID = "oFakeMpHelper000000000000000"
-FINAL_PUBLISH_STATUSES = frozenset({0, 2, 3, 4, 5, 6})
-PUBLISHING = 1
-
-ERRMSGS: Mapping[int, str] = {
-    -1: "system error",
-    40001: "invalid credential, access_token is invalid or not latest",
-    40002: "invalid grant_type",
-    40003: "invalid openid",
-    40004: "invalid media type",
-    40005: "invalid file type",
-    40007: "invalid media_id",
-    40008: "invalid message type",
-    40009: "invalid image size",
-    40013: "invalid appid",
-    40014: "invalid access_token",
-    40033: "invalid charset. please check your request, if include \\uxxxx will create fail!",
-    40125: "invalid appsecret",
-    40164: "invalid ip, not in whitelist",
-    41001: "access_token missing",
-    41002: "appid missing",
-    41004: "appsecret missing",
-    41005: "media data missing",
-    42001: "access_token expired",
-    43001: "require GET method",
-    43002: "require POST method",
-    43004: "require subscribe",
-    44002: "empty post data",
-    44003: "empty news data",
-    44004: "empty content",
-    45002: "content size out of limit",
-    45003: "title size out of limit",
-    45004: "description size out of limit",
-    45008: "article size out of limit",
-    45009: "reach max api daily quota limit",
-    45011: "api minute-quota reach limit",
-    45015: "response out of time limit or subscription is canceled",
-    45047: "out of response count limit",
-    45065: "clientmsgid exist",
-    45066: "same clientmsgid retry too fast",
-    45067: "clientmsgid size out of limit",
-    45110: "author size out of limit",
-    47001: "data format error",
-    48001: "api unauthorized",
-    53502: "invalid publish_id",
-    53600: "invalid article_id",
-}
 
 # A `\uXXXX` escape preceded by an even number of backslashes (an escaped backslash followed by "u" is fine).
 _UNICODE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
@@ -106,243 +80,11 @@ _REDACTED = "***"
 _REDACT_KEYS = frozenset({"access_token", "secret"})
 
 
-# --------------------------------------------------------------------------------------------------
-# Value types
-
-
-@dataclass
-class FakeAccount:
-    """Credentials of one fake official account."""
-
-    appid: str = "wxfake0000000000"
-    secret: str = "fake-secret"
-    original_id: str = "gh_fake00000000"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """An injected fault: what to answer instead of the real result, for which path, how often."""
-
-    path: str
-    times: int = 1
-    errcode: int | None = None
-    errmsg: str | None = None
-    http_status: int | None = None
-    delay: float | None = None
-    publish_status: int | None = None
-    fail_idx: tuple[int, ...] = ()
-
-    @property
-    def is_publish_fault(self) -> bool:
-        """True if this fault decides how the next submitted publish job ends."""
-        return self.publish_status is not None
-
-    def matches(self, path: str) -> bool:
-        """True if this fault applies to a request for `path`."""
-        return self.path in ("*", path)
-
-
-@dataclass(frozen=True)
-class RecordedCall:
-    """One API call as the fake saw it; secrets and tokens in query/body are redacted."""
-
-    seq: int
-    time: float
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    appid: str | None
-    http_status: int
-    errcode: int | None
-    fault: str | None
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    """A customer-service message accepted by /cgi-bin/message/custom/send."""
-
-    seq: int
-    appid: str
-    touser: str
-    msgtype: str
-    body: JsonDict
-
-
-@dataclass(frozen=True)
-class PushResult:
-    """Outcome of one PUBLISHJOBFINISH push to the webhook."""
-
-    seq: int
-    publish_id: str
-    publish_status: int
-    url: str
-    http_status: int | None
-    error: str | None
-    encrypted: bool = False  # sent in safe mode (encrypt_type=aes), see `FakeWeChatState.set_webhook`
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    """One file part of a multipart request."""
-
-    field: str
-    filename: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """A /cgi-bin request reduced to what the fake needs; independent of Flask."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    body: bytes = b""
-    form: dict[str, str] = field(default_factory=dict)
-    files: tuple[UploadedFile, ...] = ()
-
-    def file(self, name: str) -> UploadedFile | None:
-        """The first uploaded file in field `name`, if any."""
-        return next((f for f in self.files if f.field == name), None)
-
-
-@dataclass(frozen=True)
-class ApiResponse:
-    """What the fake answers: a JSON payload, or a non-JSON text body (for injected 5xx)."""
-
-    status: int = 200
-    payload: JsonDict | None = None
-    text: str | None = None
-
-    @property
-    def errcode(self) -> int | None:
-        """The WeChat errcode (0 when the payload has none), or None for a non-JSON body."""
-        if self.payload is None:
-            return None
-        return int(self.payload.get("errcode", 0))
-
-
-@dataclass
-class _Token:
-    appid: str
-    expires_at: float
-    stable: bool
-    superseded: bool = False  # a newer token exists; once expired it answers 40001 "not latest"
-    revoked: bool = False  # force_refresh killed it at once
-
-
-@dataclass
-class _Material:
-    media_id: str
-    type: str
-    filename: str
-    size: int
-    url: str
-
-
-@dataclass
-class _Draft:
-    media_id: str
-    appid: str
-    articles: list[JsonDict]
-
-
-@dataclass
-class _PublishJob:
-    publish_id: str
-    msg_data_id: int
-    appid: str
-    media_id: str
-    articles: list[JsonDict]
-    planned_status: int
-    planned_fail_idx: list[int]
-    status: int = PUBLISHING
-    fail_idx: list[int] = field(default_factory=list)
-    polls: int = 0
-    article_id: str | None = None
-    article_urls: list[str] = field(default_factory=list)
-    finished_at: int = 0  # the PUBLISHJOBFINISH CreateTime: the same in every re-send, as WeChat's retries
-
-    def get_response(self) -> JsonDict:
-        """The /freepublish/get answer for this job in its current state (shape of the official samples)."""
-        out: JsonDict = {"publish_id": self.publish_id, "publish_status": self.status}
-        if self.article_id is not None:
-            out["article_id"] = self.article_id
-        if self.status == 0:
-            out["article_detail"] = {
-                "count": len(self.article_urls),
-                "item": [{"idx": i, "article_url": u} for i, u in enumerate(self.article_urls, 1)],
-            }
-        out["fail_idx"] = list(self.fail_idx)
-        return out
-
-
-@dataclass
-class _MassSend:
-    msg_id: int
-    msg_data_id: int
-    appid: str
-    clientmsgid: str | None
-    msgtype: str
-    media_id: str | None
-    is_to_all: bool
-    tag_id: Any
-
-
-class _WeChatError(Exception):
-    """Raised by endpoint handlers; becomes `{"errcode", "errmsg"}` with HTTP 200."""
-
-    def __init__(self, errcode: int, errmsg: str | None = None, **extra: Any) -> None:
-        super().__init__(errcode)
-        self.errcode = errcode
-        self.errmsg = errmsg if errmsg is not None else ERRMSGS.get(errcode, "error")
-        self.extra = extra
-
-
 @dataclass(frozen=True)
 class _Route:
     method: str
     needs_token: bool
     handler: Callable[[ApiRequest, str | None], JsonDict]
-
-
-def _error(errcode: int, errmsg: str | None = None) -> ApiResponse:
-    """An error answered the way WeChat does it: HTTP 200 with errcode/errmsg."""
-    return ApiResponse(payload={"errcode": errcode, "errmsg": errmsg or ERRMSGS.get(errcode, "error")})
-
-
-def signature(token: str, timestamp: str, nonce: str) -> str:
-    """WeChat's push signature: sha1 over the sorted, concatenated token/timestamp/nonce."""
-    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode("utf-8")).hexdigest()
-
-
-def publish_event_xml(
-    original_id: str, publish_id: str, status: int, article_id: str | None, article_urls: Sequence[str],
-    fail_idx: Sequence[int], create_time: int,
-) -> str:
-    """The plaintext PUBLISHJOBFINISH push body, shaped like the official samples (success or failure)."""
-    info = [f"<publish_id>{publish_id}</publish_id>", f"<publish_status>{status}</publish_status>"]
-    if article_id is not None:
-        info.append(f"<article_id><![CDATA[{article_id}]]></article_id>")
-    if status == 0:
-        items = "".join(
-            f"<item><idx>{i}</idx><article_url><![CDATA[{url}]]></article_url></item>"
-            for i, url in enumerate(article_urls, 1)
-        )
-        info.append(f"<article_detail><count>{len(article_urls)}</count>{items}</article_detail>")
-    # Failures list the failed article numbers as repeated <fail_idx> elements, as in the official sample.
-    info.extend(f"<fail_idx>{i}</fail_idx>" for i in fail_idx)
-    return (
-        "<xml>"
-        f"<ToUserName><![CDATA[{original_id}]]></ToUserName>"
-        f"<FromUserName><![CDATA[{MPHELPER_OPENID}]]></FromUserName>"
-        f"<CreateTime>{create_time}</CreateTime>"
-        "<MsgType><![CDATA[event]]></MsgType>"
-        "<Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
-        f"<PublishEventInfo>{''.join(info)}</PublishEventInfo>"
-        "</xml>"
-    )
 
 
 def _redact(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -365,22 +107,6 @@ def _body_summary(req: ApiRequest) -> Any:
     return _redact(data) if isinstance(data, dict) else data
 
 
-def _parse_json(req: ApiRequest) -> JsonDict:
-    """The request body as a JSON object, or the WeChat error for an empty/invalid body."""
-    if not req.body.strip():
-        raise _WeChatError(44002)
-    try:
-        data = json.loads(req.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _WeChatError(47001, f"data format error hint: {exc}") from None
-    if not isinstance(data, dict):
-        raise _WeChatError(47001)
-    return data
-
-
-def _new_id() -> str:
-    # Same alphabet and length (43) as real permanent media_ids and article_ids.
-    return secrets.token_urlsafe(32)
 
 
 # --------------------------------------------------------------------------------------------------
