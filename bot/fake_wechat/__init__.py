@@ -12,6 +12,7 @@ built by `bot.wechat.simulator.signed_request`, the same code the tests use to p
 """
 
 from bot.fake_wechat.app import MAX_BODY_BYTES, create_fake_app
+from bot.fake_wechat.material import IMAGE_MAX_BYTES, THUMB_MAX_BYTES, UPLOADIMG_MAX_BYTES
 from bot.fake_wechat.model import (
     ERRMSGS,
     FINAL_PUBLISH_STATUSES,
@@ -27,22 +28,18 @@ from bot.fake_wechat.model import (
     UploadedFile,
 )
 from bot.fake_wechat.protocol import MPHELPER_OPENID, publish_event_xml, signature
-from bot.fake_wechat.server import FakeWeChatServer, serve
-from bot.fake_wechat.state import (
+from bot.fake_wechat.publishing import (
     AUTHOR_MAX_CHARS,
     CLIENTMSGID_MAX_BYTES,
     CONTENT_MAX_BYTES,
     CONTENT_MAX_CHARS,
-    DEFAULT_EXPIRES_IN,
     DIGEST_MAX_CHARS,
-    IMAGE_MAX_BYTES,
     MAX_DRAFT_ARTICLES,
-    OVERLAP_RATIO,
-    THUMB_MAX_BYTES,
     TITLE_MAX_CHARS,
-    UPLOADIMG_MAX_BYTES,
-    FakeWeChatState,
 )
+from bot.fake_wechat.server import FakeWeChatServer, serve
+from bot.fake_wechat.state import FakeWeChatState
+from bot.fake_wechat.tokens import DEFAULT_EXPIRES_IN, OVERLAP_RATIO
 
 __all__ = [
     "AUTHOR_MAX_CHARS",
