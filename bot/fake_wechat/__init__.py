@@ -9,6 +9,10 @@ signed with `signature` (plaintext mode). Given the account's EncodingAESKey as 
 `encrypt_type=aes` and `msg_signature` in the query (besides `signature`), and the body is only
 `<xml><ToUserName/><Encrypt/></xml>`, encrypted for the appid of the account the job belongs to. Both are
 built by `bot.wechat.simulator.signed_request`, the same code the tests use to play WeChat.
+
+The package, lowest layer first: `model` (the value types and records) and `protocol` (signatures, event XML);
+one module per endpoint family (`tokens`, `material`, `publishing`, `messages`, `webhook`, `faults`);
+`state`, which composes them; `app` (the Flask routes) and `server` (serving it). Everything is re-exported here.
 """
 
 from bot.fake_wechat.app import MAX_BODY_BYTES, create_fake_app
