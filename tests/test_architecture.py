@@ -153,3 +153,36 @@ def test_publishing_steps_stand_on_the_base_alone(family: str) -> None:
     module = f"bot.questions.publishing.{family}"
     siblings = {m for m in GRAPH[module] if _within(m, ("bot.questions.publishing",))}
     assert siblings <= {"bot.questions.publishing.common"}, f"{module} imports {sorted(siblings)}"
+
+
+# The fake WeChat server, lowest layer first: its vocabulary (model) and wire formats (protocol), one module per
+# endpoint family over those two only, the state composing the families, then the Flask app and the servers.
+FAKE = "bot.fake_wechat"
+FAKE_BASE = (f"{FAKE}.model", f"{FAKE}.protocol")
+FAKE_FAMILIES = tuple(f"{FAKE}.{m}" for m in ("tokens", "material", "publishing", "messages", "webhook", "faults"))
+FAKE_LAYERS: dict[str, set[str]] = {
+    f"{FAKE}.model": set(),
+    f"{FAKE}.protocol": {f"{FAKE}.model"},
+    **{family: set(FAKE_BASE) for family in FAKE_FAMILIES},
+    f"{FAKE}.state": {*FAKE_BASE, *FAKE_FAMILIES},
+    f"{FAKE}.app": {*FAKE_BASE, f"{FAKE}.state"},
+    f"{FAKE}.server": {*FAKE_BASE, f"{FAKE}.state", f"{FAKE}.app"},
+}
+FAKE_SERVING = (f"{FAKE}.app", f"{FAKE}.server")
+
+
+def test_the_fake_layers_name_every_module_of_the_fake() -> None:
+    assert {m for m in GRAPH if _within(m, (FAKE,)) and m != FAKE} == FAKE_LAYERS.keys()
+
+
+@pytest.mark.parametrize("module", sorted(FAKE_LAYERS))
+def test_fake_wechat_modules_import_only_lower_layers(module: str) -> None:
+    fake = {m for m in GRAPH[module] if _within(m, (FAKE,))}
+    assert fake <= FAKE_LAYERS[module], f"{module} imports {sorted(fake - FAKE_LAYERS[module])}"
+
+
+@pytest.mark.parametrize("module", sorted(set(FAKE_LAYERS) - set(FAKE_SERVING)))
+def test_only_the_fake_app_and_servers_know_flask(module: str) -> None:
+    # The state and its families are plain Python, so they can be driven without a server.
+    flask = sorted(m for m in GRAPH[module] if m == "flask" or m.startswith("flask."))
+    assert not flask, f"{module} imports {flask}"
