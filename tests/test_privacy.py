@@ -217,6 +217,22 @@ def test_pseudonyms_stay_right_when_openids_alternate() -> None:
     ("0571-87654321转8021", "[电话已隐去]"),
     ("电话 0571-87654321 ext. 123，找护士站", "电话 [电话已隐去]，找护士站"),
     ("手机13812345678转2", "手机[电话已隐去]"),
+    # names after a label and a separator with a surname no name character has (周), four-character ones,
+    # recipients and account holders, "患者：", a last character that often ends a word, a sex after a name
+    ("联系人：周小红，电话13912345678", "联系人：[姓名已隐去]，电话[电话已隐去]"),
+    ("姓名 欧阳志远 性别 男", "姓名 [姓名已隐去] 性别 男"),
+    ("收件人 吴丽 电话 15957112345", "收件人 [姓名已隐去] 电话 [电话已隐去]"),
+    ("建行卡 6217002870012345678，户名张三", "建行卡 [卡号已隐去]，户名[姓名已隐去]"),
+    ("患者：曾凡勇 住院号 20240312", "患者：[姓名已隐去] 住院号 [号码已隐去]"),
+    ("我弟弟冯志刚，术后第 14 天", "我弟弟[姓名已隐去]，术后第 14 天"),
+    ("我是沈浩然，家在上海", "我是[姓名已隐去]，家在上海"),
+    ("我哥常建国住在这里", "我哥[姓名已隐去]住在这里"),
+    ("范德龙，男，55岁", "[姓名已隐去]，男，55岁"),
+    # 石家庄's 家, a Shanghai lane, a compound after a road number; a card number is no landline (no 00 code)
+    ("家住河北省石家庄市长安区建设北大街100号院3号楼", "家住[地址已隐去]"),
+    ("快递地址是上海市浦东新区张江路1000弄12号301室", "快递地址是[地址已隐去]"),
+    ("地址：成都市武侯区科华北路65号华西小区3栋1单元502室", "地址：[地址已隐去]"),
+    ("就诊卡号 000123456789", "就诊卡号 [号码已隐去]"),
 ])
 def test_scrub_hides_names_addresses_and_spelt_numbers(text: str, expected: str) -> None:
     assert scrub(text) == expected
@@ -230,6 +246,8 @@ def test_scrub_hides_names_addresses_and_spelt_numbers(text: str, expected: str)
     "尿量 150 1200 1300 ml", "三天尿量分别是 180 2100 1950", "肌酐 135 1200 1300", "尿量：150 1300 2100",
     "记录 150 1200 1300 毫升", "他克莫司 130 1200 1100 ng/ml", "血压 140 1000 1200", "150 1200 1300 次",
     "look at me",
+    # what follows a relative or opens a clause before a sex is not always a name; nor is a city
+    "我弟弟明天来，", "我姐姐常吃药，", "同样，男，45岁", "我是桂林人，", "我妈高血压，",
 ])
 def test_scrub_keeps_ordinary_words_and_lab_series(text: str) -> None:
     assert scrub(text) == text

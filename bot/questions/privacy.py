@@ -111,17 +111,19 @@ def _spaced_mobile(match: re.Match[str]) -> str | None:
 
 
 # Addresses: province, city, district, town, then what finds a door, a road and its number or a compound with
-# building, unit and room numbers ("XX小区5栋2单元301"); an address starts after a word like 在/住/是 or a
-# non-Chinese character, and place names never contain these words, so "我住在" stays.
+# building, unit and room numbers ("XX小区5栋2单元301"), or both; Shanghai's lanes come between a road and a
+# house number ("张江路1000弄12号"). An address starts after a word like 在/住/是 or a non-Chinese character,
+# and place names never contain these words, so "我住在" stays (but for the 家 of 石家庄, 张家口, 张家界, 张家港).
 _ADDR_STOP = "在住址是到从于家我你他她的和"
-_PLACE = rf"(?:(?![{_ADDR_STOP}])[\u4e00-\u9fffA-Za-z])"
+_PLACE = rf"(?:(?![{_ADDR_STOP}])[\u4e00-\u9fffA-Za-z]|家(?=[庄口界港]))"
 _ADDR_NUM = r"(?:\d{1,5}|[一二三四五六七八九十]{1,3})"
 _ADDR_DOOR = rf"(?: {_ADDR_NUM} (?:号楼|栋|幢|座|单元|楼|层|室|号|户) | [-－] \d{{1,5}} )"
 _ADDRESS = _rx(rf"""(?: (?<=[{_ADDR_STOP}]) | (?<![\u4e00-\u9fffA-Za-z]) )
     (?P<admin> (?: {_PLACE}{{2,7}}? (?:省|自治区) )? (?: {_PLACE}{{2,7}}? 市 )? (?: {_PLACE}{{1,7}}? (?:区|县|旗) )?
                (?: {_PLACE}{{1,7}}? (?:镇|乡|街道) )? )
-    (?: (?P<road> {_PLACE}{{1,10}}? (?:大道|大街|路|街|巷|弄|胡同) {_ADDR_NUM} (?:[-－]\d{{1,5}})? 号 院? )
-        {_ADDR_DOOR}*
+    (?: (?P<road> {_PLACE}{{1,10}}? (?:大道|大街|路|街|巷|弄|胡同) (?:\d{{1,5}}[弄巷])?
+                  {_ADDR_NUM} (?:[-－]\d{{1,5}})? 号 院? )
+        (?: {_PLACE}{{1,10}}? (?:小区|花园|公寓|大厦|新村|家园|社区|广场|苑|村|园|城) )? {_ADDR_DOOR}*
       | {_PLACE}{{1,10}}? (?:小区|花园|公寓|大厦|新村|家园|社区|广场|苑|村|园|城) {_ADDR_DOOR}+ )
     (?: \d{{1,5}} 室? )?""")
 _WEAK = "\ue000"  # put before a placeholder found by a weak cue; scrub_report() removes it and notes the span
@@ -133,7 +135,8 @@ def _address(match: re.Match[str]) -> str:
 
 
 # Names: a common surname (compound ones first) and one or two characters that can be part of a given name;
-# a longer run of such characters is a word, not a name ("我是江苏南京人").
+# a longer run of such characters is a word, not a name ("我是江苏南京人"). A third character may be one that
+# usually ends a word (志刚, 浩然) if the name ends right there, before punctuation, a space or a digit.
 _COMPOUND_SURNAME_WORDS = """欧阳 上官 司马 诸葛 东方 皇甫 尉迟 公孙 慕容 令狐 长孙 宇文 司徒 夏侯 轩辕 端木
     西门 南宫 独孤 呼延 百里 东郭 闻人 澹台 万俟 申屠 太史 钟离 宗政 濮阳 公羊 赫连 第五 拓跋 淳于 单于
     左丘 东门 羊舌 梁丘 乐正 公冶 仲孙
@@ -156,7 +159,8 @@ _NOT_NAME = ("的了是在有和与及或也都就还又再才很太更最不没
              "吃喝用服打看查住转移植肾肝心肺血尿糖压病症药术医院科室患者家属男女人口个些点多少几十百千万零老师子生已经"
              "现刚正将需但而因为所以如果虽然并且请谢麻烦好先士")
 _NAME_CHAR = rf"(?:(?![{_NOT_NAME}])[\u4e00-\u9fff])"
-_NAME = rf"(?P<name> (?:{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}]) {_NAME_CHAR}{{1,2}} (?!{_NAME_CHAR}) )"
+_NAME = rf"""(?P<name> (?:{'|'.join(_COMPOUND_SURNAMES)}|[{_SURNAMES}])
+                       (?: {_NAME_CHAR}[\u4e00-\u9fff](?![\u4e00-\u9fff]) | {_NAME_CHAR}{{1,2}} (?!{_NAME_CHAR}) ) )"""
 # Words that start like a surname and a given name: places, times, illnesses ("我是江苏人", "患者高烧").
 _NOT_NAME_WORDS = """江苏 江西 安徽 吉林 宁夏 宁波 甘肃 云南 海南 常州 温州 苏州 徐州 郑州 杭州 兰州 柳州 金华 唐山
     邢台 包头 武汉 成都 沈阳 许昌 周口 商丘 鞍山 秦皇 黄山 黄石 南京 南昌 南宁 南通 南方 北京 燕郊 高血 高烧 高热 高兴
@@ -164,7 +168,9 @@ _NOT_NAME_WORDS = """江苏 江西 安徽 吉林 宁夏 宁波 甘肃 云南 海
     安静 文化 文件 程度 程序 任何 任务 范围 毕业 单位 单独 单纯 单抗 牛奶 牛肉 包括 包子 关于 关系 关注 关心 温度 温水
     康复 华山 华西 严重 严格 费用 连续 左边 左侧 谢谢 毛病 汤药 平时 平常 平均 国家 国外 国内 明白 明显 元旦 利尿 利妥
     普通 原因 原来 原发 齐全 简单 成功 成人 成年 宫颈 花费 强烈 信息 容易 海鲜 云南 乐观 门诊 初次 初诊 计划 支付
-    宣传 展开 智能 富含 伊曲 阿司 石榴 柚子 苏打 麦片 米饭 米粥 玉米 豆腐 豆浆 豆奶 豆类 豆制 鲜奶 车上 路上"""
+    宣传 展开 智能 富含 伊曲 阿司 石榴 柚子 苏打 麦片 米饭 米粥 玉米 豆腐 豆浆 豆奶 豆类 豆制 鲜奶 车上 路上
+    桂林 常德 岳阳 邵阳 衡阳 衡水 安阳 安庆 南阳 南充 信阳 焦作 梅州 惠州 湛江 连云 宿迁 宁德 龙岩 景德 吉安 齐齐
+    晋城 乐山 银川 乌鲁 哈密 海口 黄冈 荆州 娄底 呼和 盘锦 马鞍 江门 玉林 贺州"""
 _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
 
 
@@ -178,8 +184,9 @@ def _name_replacer(weak: bool) -> Callable[[re.Match[str]], str | None]:
 
 
 _KIN = ("爸爸|妈妈|父亲|母亲|老公|丈夫|妻子|老婆|爱人|儿子|女儿|哥哥|姐姐|弟弟|妹妹|爷爷|奶奶|外公|外婆"
-        "|姥姥|姥爷|公公|婆婆|岳父|岳母|舅舅|姑姑|叔叔|伯伯|孙子|孙女|爸|妈")
-_NAME_LABEL = r"(?:患者|病人|家属|联系人)?(?:姓名|名字)|联系人"
+        "|姥姥|姥爷|公公|婆婆|岳父|岳母|舅舅|姑姑|叔叔|伯伯|孙子|孙女|爸|妈|哥|姐|弟|妹")
+_NAME_LABEL = r"(?:患者|病人|家属|联系人)?(?:姓名|名字)|联系人|收件人|收货人|户名|持卡人"
+_NAME_GATE = re.compile(rf"叫|{_NAME_LABEL}")
 _Gate = re.Pattern[str] | None
 
 
@@ -220,11 +227,12 @@ _SCRUB_PATTERNS: tuple[tuple[_Gate, re.Pattern[str], _Replacement], ...] = (
     # "身份证": in fours they are too often lab values, "1205 1180 1103 980").
     (_DIGIT, _rx(r"(?<![0-9A-Za-z]) <area>\d{4} ~ \d\d<mm><dd> ~ \d{3} (?![0-9A-Za-z])"), "[身份证号已隐去]"),
     # Mobiles: 11 digits, or 3-4-4 / 4-3-4 after +86 / 0086 / (+86). Landlines: area code (maybe bracketed, or
-    # after +86 without its 0), then 7-8 digits, maybe as 3-4 + 4; not in a list of values. Extensions go too.
+    # after +86 without its 0; never 00…, the international prefix), then 7-8 digits, maybe as 3-4 + 4; not in
+    # a list of values. Extensions go too.
     (_DIGIT, _rx(rf"""(?<!\d)
              (?: [(（]?(?:\+|00)?86[)）]?~ 1[3-9]\d (?: ~\d{{4}}~\d{{4}} | \d~\d{{3}}~\d{{4}} )
                | 1[3-9]\d{{9}}
-               | <alone> (?: [(（]~0\d{{2,3}}~[)）] | 0\d{{2,3}} | (?:\+|00)86~[(（]?0?[1-9]\d{{1,2}}[)）]? )
+               | <alone> (?: [(（]~0[1-9]\d{{1,2}}~[)）] | 0[1-9]\d{{1,2}} | (?:\+|00)86~[(（]?0?[1-9]\d{{1,2}}[)）]? )
                  ~ (?:\d{{7,8}} | \d{{3,4}}~\d{{4}}) </alone> )
              {_EXT} (?!\d)"""), "[电话已隐去]"),
     # A mobile grouped 3-4-4 or 4-3-4 without +86: guarded like a landline, and see _spaced_mobile.
@@ -258,14 +266,21 @@ _SCRUB_PATTERNS: tuple[tuple[_Gate, re.Pattern[str], _Replacement], ...] = (
     # Addresses down to a door (see _ADDRESS).
     (re.compile("[号栋幢单元室楼层户]"), _ADDRESS, _address),
     # Names after a label or "叫": the label stays ("我叫[姓名已隐去]"). After a label and a separator any two or
-    # three name characters are a name; otherwise a surname is needed ("我叫了救护车").
-    (re.compile(r"叫|姓名|名字|联系人"),
+    # three name characters are a name; otherwise a surname is needed ("我叫了救护车", "联系人：周小红": 周 is
+    # no name character, it is mostly "week").
+    (_NAME_GATE,
      _rx(rf"""(?P<cue> (?:{_NAME_LABEL}) (?:\s*(?:是|为|叫|[:：])\s*|\s+) )
               (?P<name> {_NAME_CHAR}{{2,3}} (?!{_NAME_CHAR}) )"""), _name_replacer(weak=False)),
-    (re.compile(r"叫|姓名|名字|联系人"), _rx(rf"(?P<cue> 叫做? | {_NAME_LABEL} ) {_NAME}"), _name_replacer(weak=False)),
+    (_NAME_GATE, _rx(rf"(?P<cue> (?:叫做? | {_NAME_LABEL}) (?:\s*[:：]\s*|\s+)? ) {_NAME}"),
+     _name_replacer(weak=False)),
     # Names after "我是", "患者", "妈妈"…: a weaker cue, so the placeholder is marked for an editor to look at.
     (re.compile(rf"我是|本人|患者|病人|家属|{_KIN}"),
-     _rx(rf"(?P<cue> 我是 | 本人是? | 患者 | 病人 | 家属 | {_KIN} ) {_NAME}"), _name_replacer(weak=True)),
+     _rx(rf"(?P<cue> (?:我是 | 本人是? | 患者 | 病人 | 家属 | {_KIN}) (?:[:：]\s*)? ) {_NAME}"),
+     _name_replacer(weak=True)),
+    # A name opening a patient's summary, before a sex: "范德龙，男，55岁". A guess too.
+    (re.compile("[男女]"), _rx(rf"""(?P<cue>) (?<![\u4e00-\u9fff]) {_NAME}
+                                 (?= [ \t]*[，,、 ][ \t]*[男女]性?[ \t]*(?:[，,、 ]|$) )"""),
+     _name_replacer(weak=True)),
 )
 
 
