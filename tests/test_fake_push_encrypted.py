@@ -250,6 +250,8 @@ def test_run_starts_the_fake_with_the_accounts_token_and_key(monkeypatch: pytest
     result = CliRunner().invoke(cli_run.run_command, ["--port", "8123", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].startswith("Development mode (not for production")  # said first
+    # Then what `python -m bot check` would say, before anything starts (this Redis answers nobody).
+    assert "  ✘ redis: cannot reach Redis" in result.output and "  - wechat api: no WECHAT_APP_SECRET" in result.output
     [(args, env)] = [(a, e) for a, e in started if "fake-wechat" in a]
     assert args[args.index("--appid") + 1] == base_config.wechat.app_id
     assert args[args.index("--webhook-url") + 1] == "http://127.0.0.1:8123/wechat"

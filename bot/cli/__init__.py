@@ -1,7 +1,7 @@
-"""Command line: `python -m bot run | simulate | fake-wechat | rules | questions | digest | posts | outbox`.
+"""Command line: `python -m bot run | check | simulate | fake-wechat | rules | questions | digest | posts | outbox`.
 
 One module per command group. Commands that need the bot's services run inside the app (registered on
-`app.cli` by `init_app`); `run`, `simulate` and `fake-wechat` work without it.
+`app.cli` by `init_app`); `run`, `check`, `simulate` and `fake-wechat` work without it.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def main(create_app: Callable[[], Flask]) -> None:
                        load_dotenv=False, help="WeChat official-account bot.")
     # Flask's --app/--env-file/--debug options do not apply: the app is always this bot's.
     group.params = [p for p in group.params if p.name not in ("app", "env_file", "debug")]
-    from bot.cli import fake_wechat, run, simulate
+    from bot.cli import check, fake_wechat, run, simulate
 
-    for command in (run.run_command, simulate.simulate_command, fake_wechat.fake_wechat_command):
+    for command in (run.run_command, check.check_command, simulate.simulate_command, fake_wechat.fake_wechat_command):
         group.add_command(command)
     group.main(prog_name="python -m bot")

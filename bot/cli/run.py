@@ -72,6 +72,12 @@ def run_command(host: str, port: int, workers: int) -> None:
     else:
         notes.append("Redis: $REDIS_URL")
         _check_redis(config, env["REDIS_URL"])  # before any child starts: production refuses a volatile one
+    if config.mode == "development":  # what `python -m bot check` says, before anything is started
+        from bot.checks import run_checks
+        from bot.store import Store
+
+        for finding in run_checks(env, lambda: Store.from_url(env["REDIS_URL"])):
+            click.echo("  " + finding.line().replace("\n", "\n  "))
     if config.mode == "development" and not env.get("WECHAT_API_BASE_URL"):
         fake_port = _free_port()
         env["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"
