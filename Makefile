@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install system-packages clean
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ $(DEV): $(RUNTIME) requirements-dev.txt
 
 install: $(DEV)
 
+## Debian packages the tests use (nginx, redis-server), installed when missing.
+system-packages:
+	bash .ci/system-packages
+
 ## Start the whole service on 127.0.0.1:8000 (HOST/PORT override); Ctrl-C stops it.
 run: $(RUNTIME)
 	$(PY) -m bot run
 
 ## Lint, type-check and run the whole test suite.
-test: $(DEV)
+test: $(DEV) system-packages
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest

@@ -16,7 +16,8 @@ from bot.config import Config, load_config
 from bot.questions.posts import PostService
 from bot.questions.privacy import Pseudonymizer
 from bot.rules.ruleset import RuleSet
-from bot.store import DEFAULT_PREFIX, EmbeddedRedis, Store
+from bot.store import Store
+from bot.store.connect import connect_store
 from bot.web.intake import Intake, make_deliver
 from bot.wechat.api import WeChatAPI
 from bot.wechat.edge import WeChatEdge
@@ -54,15 +55,6 @@ def build_api(config: Config, store: Store) -> WeChatAPI | None:
         return None
     return WeChatAPI(config.wechat.app_id, config.wechat.app_secret, store, config.wechat.api_base_url,
                      timeout=config.wechat.api_timeout_seconds, max_retries=config.wechat.api_max_retries)
-
-
-def connect_store(env: Mapping[str, str]) -> Store:
-    """Redis at REDIS_URL, else the embedded server under data/ (BOT_DATA_DIR)."""
-    prefix = env.get("BOT_REDIS_PREFIX", DEFAULT_PREFIX)
-    url = env.get("REDIS_URL", "").strip()
-    if not url:
-        url = EmbeddedRedis(env.get("BOT_DATA_DIR", "data")).url
-    return Store.from_url(url, prefix=prefix)
 
 
 def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None = None) -> Bot:

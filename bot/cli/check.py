@@ -8,14 +8,13 @@ import sys
 import click
 
 from bot.checks import run_checks
+from bot.store.connect import connect_store
 
 
 @click.command("check")
 def check_command() -> None:
     """Check the config, Redis (reachable, persistent, not evicting), the AES key, the WeChat credentials, the
     clock against WeChat's and that public_base_url answers over https."""
-    from bot import connect_store
-
     env = dict(os.environ)
     findings = run_checks(env, lambda: connect_store(env))
     for finding in findings:
