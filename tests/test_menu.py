@@ -498,3 +498,16 @@ def test_menu_commands_without_a_menu_say_how_to_add_one(config: Config, store: 
 def test_the_menu_buttons_are_answered_on_the_webhook(wechat: Any) -> None:
     assert "以“提问”开头" in wechat.event("CLICK", "MENU_ASK").show()
     assert "发送以下关键词" in wechat.event("CLICK", "MENU_HELP").show()
+
+
+def test_injected_http_faults_apply_to_the_menu_too(service: MenuService, fake_wechat: Any) -> None:
+    fake_wechat.state.inject("/cgi-bin/menu/create", http_status=502, times=3)
+    with pytest.raises(WeChatAPIError) as err:
+        service.push(SAMPLE)
+    assert err.value.message == "HTTP 502" and err.value.retryable
+    assert len(fake_wechat.state.calls("/cgi-bin/menu/create")) == 3  # menu/create is safe to repeat: retried
+    assert service.history() == [] and fake_wechat.state.menu() is None
+    assert service.push(SAMPLE).first
+    assert fake_wechat.state.snapshot()["menus"] != {}
+    fake_wechat.state.reset()
+    assert fake_wechat.state.menu() is None and service.fetch() is None

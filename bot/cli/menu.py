@@ -56,16 +56,17 @@ def _checked(allow_unanswered: bool = False) -> MenuCheck:
 @menu_group.command("show")
 def menu_show() -> None:
     """The menu to push (config.yaml's, or the one edited) as the phone shows it, with its warnings."""
-    service = current_bot().menu
+    bot = current_bot()
     try:
-        report = service.check(service.required())
+        report = bot.menu.check(bot.menu.required())
     except (NoMenu, MenuError) as exc:
         raise click.ClickException(str(exc)) from None
     for line in _draw(report.menu):
         click.echo(line)
     _report(report)
-    last = service.last_pushed()
-    click.echo("last pushed: " + (datetime.fromtimestamp(last.at).isoformat(" ", "seconds") if last else "never"))
+    last = bot.menu.last_pushed()
+    when = datetime.fromtimestamp(last.at, bot.config.account.tz).isoformat(" ", "seconds") if last else "never"
+    click.echo(f"last pushed: {when}")
 
 
 @menu_group.command("check")
