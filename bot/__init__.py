@@ -21,6 +21,7 @@ from bot.store.connect import connect_store
 from bot.web.intake import Intake, make_deliver
 from bot.wechat.api import WeChatAPI
 from bot.wechat.edge import WeChatEdge
+from bot.wechat.menu_service import MenuService
 from handlers import build_dispatcher
 from handlers.base import Context, Dispatcher, Router, Services
 
@@ -37,6 +38,7 @@ class Bot:
     ctx: Context
     intake: Intake
     api: WeChatAPI | None
+    menu: MenuService
 
     def close(self) -> None:
         """Release threads and connections (tests and tools that build many apps)."""
@@ -73,7 +75,9 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
                       original_id=config.account.original_id)
     dispatcher = Dispatcher(routers) if routers else build_dispatcher()
     intake = Intake(edge, dispatcher, ctx, make_deliver(api, store, config.retention.outbox_max))
-    return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api)
+    menu = MenuService(store, api, config.menu,
+                       answers_click=lambda key: bool(rules.current().explain(key, "click", _utcnow())))
+    return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api, menu=menu)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *, config: Config | None = None,

@@ -24,6 +24,8 @@ import yaml
 
 from bot.rules.model import Rule, RuleError
 from bot.rules.parsing import parse_rules
+from bot.rules.survey import survey_link
+from bot.wechat.menu import Menu, MenuError, parse_menu
 
 DEFAULT_API_BASE_URL = "https://api.weixin.qq.com"
 # development: no AppSecret (the fake WeChat API) or declared; staging: an AppSecret with a WeChat API on loopback;
@@ -168,6 +170,7 @@ class Config:
     retention: RetentionConfig = RetentionConfig(unmatched_days=30, outbox_max=10000)
     mode: Mode = "development"
     warnings: tuple[str, ...] = ()  # unsafe settings tolerated outside production, one line each
+    menu: Menu | None = None  # the custom menu the bot pushes; None: the bot does not manage the menu
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def article(self, article_id: str) -> ArticleConfig | None:
@@ -317,6 +320,65 @@ def _seed_rules(root: _Section, articles: tuple[ArticleConfig, ...], survey: Sur
         return tuple(parse_rules([*items, *generated], article_ids={a.id for a in articles}))
     except RuleError as exc:
         raise ConfigError(f"{root.source}: " + "; ".join(exc.errors)) from None
+
+
+# -- the custom menu ---------------------------------------------------------------------------------------
+
+MENU_SURVEY_WHO = "menu"  # whom the menu's survey link names: clicks are counted, nobody is identified
+
+
+def _resolve_links(item: Any, path: str, articles: tuple[ArticleConfig, ...], survey_url: str,
+                   problems: list[str]) -> Any:
+    """A view button's `article: ID` or `survey: true` turned into its URL (config.yaml's shorthand)."""
+    if not isinstance(item, Mapping) or not ({"article", "survey"} & item.keys()):
+        return item
+    item = dict(item)
+    refs = [k for k in ("url", "article", "survey") if k in item]
+    url = "https://invalid.example/"  # stands in while a problem is reported, so only that problem is
+    if len(refs) > 1:
+        problems.append(f"{path}: give one of url, article or survey, not {' and '.join(refs)}")
+    elif item.setdefault("type", "view") != "view":
+        problems.append(f"{path}.type: a button with {refs[0]} is a view button, not {item['type']!r}")
+    elif "article" in item:
+        article = next((a for a in articles if a.id == item["article"]), None)
+        if article is None:
+            known = ", ".join(a.id for a in articles) or "none configured"
+            problems.append(f"{path}.article: unknown article {item['article']!r} (articles: {known})")
+        else:
+            url = article.url
+    elif item["survey"] is not True:
+        problems.append(f"{path}.survey: must be true (the survey's tracked link), not {item['survey']!r}")
+    else:
+        url = survey_url
+    item.pop("article", None)
+    item.pop("survey", None)
+    item["url"] = url
+    return item
+
+
+def _parse_menu_section(root: _Section, articles: tuple[ArticleConfig, ...], survey_url: str) -> Menu | None:
+    """`menu:` in menu/create's shape (plus `article:`/`survey:` links); absent: the bot leaves the menu alone."""
+    data = root.data.get("menu")
+    if data is None:
+        return None
+    problems: list[str] = []
+    if isinstance(data, Mapping) and isinstance(data.get("button"), list):
+        buttons = []
+        for i, button in enumerate(data["button"]):
+            button = _resolve_links(button, f"menu.button[{i}]", articles, survey_url, problems)
+            if isinstance(button, Mapping) and isinstance(button.get("sub_button"), list):
+                button = {**button, "sub_button": [
+                    _resolve_links(sub, f"menu.button[{i}].sub_button[{j}]", articles, survey_url, problems)
+                    for j, sub in enumerate(button["sub_button"])]}
+            buttons.append(button)
+        data = {**data, "button": buttons}
+    try:
+        menu = parse_menu(data)
+    except MenuError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(f"{root.source}: " + "; ".join(problems))
+    return menu
 
 
 # -- questions and reply posts (issue 4) -----------------------------------------------------------
@@ -508,6 +570,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         raise root.fail("secret_key", "must be at least 16 characters (or set BOT_SECRET_KEY)")
 
     articles = _parse_articles(root)
+    menu = _parse_menu_section(root, articles, survey_link(account.public_base_url, secret_key, MENU_SURVEY_WHO))
     keep = root.section("retention")
     config = Config(
         account=account,
@@ -523,6 +586,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         source=source,
         retention=RetentionConfig(unmatched_days=keep.integer("unmatched_days", 30, 1, 365),
                                   outbox_max=keep.integer("outbox_max", 10000, 100, 1_000_000)),
+        menu=menu,
         raw=dict(root.data),
     )
     return _apply_mode(config, env)

@@ -159,7 +159,8 @@ def test_publishing_steps_stand_on_the_base_alone(family: str) -> None:
 # endpoint family over those two only, the state composing the families, then the Flask app and the servers.
 FAKE = "bot.fake_wechat"
 FAKE_BASE = (f"{FAKE}.model", f"{FAKE}.protocol")
-FAKE_FAMILIES = tuple(f"{FAKE}.{m}" for m in ("tokens", "material", "publishing", "messages", "webhook", "faults"))
+FAKE_FAMILIES = tuple(f"{FAKE}.{m}" for m in ("tokens", "material", "publishing", "messages", "webhook", "faults",
+                                                 "menu"))
 FAKE_LAYERS: dict[str, set[str]] = {
     f"{FAKE}.model": set(),
     f"{FAKE}.protocol": {f"{FAKE}.model"},

@@ -11,7 +11,8 @@ signed with `signature` (plaintext mode). Given the account's EncodingAESKey as 
 built by `bot.wechat.simulator.signed_request`, the same code the tests use to play WeChat.
 
 The package, lowest layer first: `model` (the value types and records) and `protocol` (signatures, event XML);
-one module per endpoint family (`tokens`, `material`, `publishing`, `messages`, `webhook`, `faults`);
+one module per endpoint family (`tokens`, `material`, `publishing`, `messages`, `menu`, `webhook`,
+`faults`);
 `state`, which composes them; `app` (the Flask routes) and `server` (serving it). Everything is re-exported here.
 """
 

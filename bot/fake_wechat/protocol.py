@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Sequence
 
 from bot.fake_wechat.model import ApiRequest, JsonDict, _WeChatError
+
+# A `\uXXXX` escape preceded by an even number of backslashes (an escaped backslash followed by "u" is fine):
+# WeChat refuses bodies carrying them with 40033.
+UNICODE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 
 # Per the official docs, PUBLISHJOBFINISH comes from the "mphelper" (群发助手) openid; this is a fixed fake.
 MPHELPER_OPENID = "oFakeMpHelper000000000000000"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +19,7 @@ from bot.fake_wechat.model import (
     _PublishJob,
     _WeChatError,
 )
-from bot.fake_wechat.protocol import _new_id, _parse_json
+from bot.fake_wechat.protocol import UNICODE_ESCAPE, _new_id, _parse_json
 
 TITLE_MAX_CHARS = 32
 AUTHOR_MAX_CHARS = 16
@@ -29,9 +28,6 @@ CONTENT_MAX_CHARS = 20_000
 CONTENT_MAX_BYTES = 1024 * 1024
 MAX_DRAFT_ARTICLES = 8
 CLIENTMSGID_MAX_BYTES = 64
-
-# A `\uXXXX` escape preceded by an even number of backslashes (an escaped backslash followed by "u" is fine).
-_UNICODE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u[0-9a-fA-F]{4}")
 
 
 class Publishing:
@@ -101,7 +97,7 @@ class Publishing:
 
     def api_draft_add(self, req: ApiRequest, appid: str | None) -> JsonDict:
         """POST /cgi-bin/draft/add."""
-        if _UNICODE_ESCAPE.search(req.body):
+        if UNICODE_ESCAPE.search(req.body):
             raise _WeChatError(40033)
         body = _parse_json(req)
         articles = body.get("articles")

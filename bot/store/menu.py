@@ -1,0 +1,37 @@
+"""The custom menu: the copy edited for the next push, and the last pushes (what WeChat was sent, and when)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from bot.store.base import StoreBase
+
+MENU_PUSHES_KEPT = 10
+
+
+class MenuStore(StoreBase):
+    """Menus as menu/create JSON bodies; the services above turn them into `bot.wechat.menu.Menu`."""
+
+    def record_menu_push(self, body: str, at: float) -> None:
+        """Keep `body` as the newest push; only the last MENU_PUSHES_KEPT are kept."""
+        key = self.key("menu", "pushed")
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.lpush(key, json.dumps({"at": at, "menu": json.loads(body)}, ensure_ascii=False))
+        pipe.ltrim(key, 0, MENU_PUSHES_KEPT - 1)
+        pipe.execute()
+
+    def menu_pushes(self, limit: int = MENU_PUSHES_KEPT) -> list[dict[str, Any]]:
+        """The last pushes, newest first: ``{"at": epoch seconds, "menu": menu/create body}``."""
+        raw = cast(list[bytes], self.redis.lrange(self.key("menu", "pushed"), 0, limit - 1))
+        return [json.loads(r) for r in raw]
+
+    def save_menu_edit(self, body: str) -> None:
+        self.redis.set(self.key("menu", "edited"), body)
+
+    def menu_edit(self) -> str | None:
+        raw = cast(bytes | None, self.redis.get(self.key("menu", "edited")))
+        return raw.decode("utf-8") if raw else None
+
+    def drop_menu_edit(self) -> None:
+        self.redis.delete(self.key("menu", "edited"))

@@ -1,0 +1,162 @@
+"""The custom menu's service (CLI now, console next): the menu to push, its checks, pushes and their history.
+
+A CLICK button whose key no enabled rule answers (input ``click``, now) is an error, not a warning: the
+follower would get only the generic default reply, a button that seems broken. `allow_unanswered` pushes
+anyway (say, before the rule is imported). Names the phone cuts short and many link domains are warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from bot.store import Store
+from bot.wechat.api import WeChatAPI, WeChatAPIError
+from bot.wechat.menu import (
+    SUB_WIDTH,
+    TOP_WIDTH,
+    Menu,
+    MenuError,
+    ParentButton,
+    ViewButton,
+    check_menu,
+    diff,
+    from_wechat_json,
+    parse_menu,
+    phone_label,
+    to_wechat_json,
+)
+
+MENU_NOT_FOUND = 46003
+MAX_LINK_DOMAINS = 3  # WeChat's 65316; its own article links (mp.weixin.qq.com) do not count, as we read it
+OWN_DOMAINS = frozenset({"mp.weixin.qq.com"})
+
+
+class NoMenu(LookupError):
+    """There is no menu to push: no `menu:` in config.yaml and none edited."""
+
+
+class NoWeChatAPI(RuntimeError):
+    """No AppSecret is configured, so nothing can be sent to WeChat."""
+
+
+@dataclass(frozen=True, slots=True)
+class MenuCheck:
+    menu: Menu
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PushedMenu:
+    menu: Menu
+    at: float  # epoch seconds
+
+
+@dataclass(frozen=True, slots=True)
+class MenuPush:
+    menu: Menu
+    at: float
+    changes: tuple[str, ...]  # against the previous push (every button "+" on the first)
+    first: bool
+
+
+class MenuService:
+    """The menu from config.yaml (or the one edited), checked against the rules, pushed with menu/create."""
+
+    def __init__(self, store: Store, api: WeChatAPI | None, configured: Menu | None,
+                 answers_click: Callable[[str], bool], clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.api = api
+        self.configured = configured
+        self.answers_click = answers_click
+        self.clock = clock
+
+    def current(self) -> Menu | None:
+        """The menu edited for the next push if any, else config.yaml's; None when the bot manages no menu."""
+        edited = self.store.menu_edit()
+        return from_stored(edited) if edited else self.configured
+
+    def required(self) -> Menu:
+        """`current()`, or NoMenu saying how to give the bot one."""
+        menu = self.current()
+        if menu is None:
+            raise NoMenu("no menu: add a menu: section to config.yaml (the bot then owns the account's menu)")
+        return menu
+
+    def edit(self, menu: Menu) -> Menu:
+        """Keep `menu` (checked) as the one to push next, over config.yaml's."""
+        menu = check_menu(menu)
+        self.store.save_menu_edit(to_wechat_json(menu))
+        return menu
+
+    def drop_edit(self) -> None:
+        """Forget the edited menu: config.yaml's applies again."""
+        self.store.drop_menu_edit()
+
+    def check(self, menu: Menu) -> MenuCheck:
+        """WeChat's limits (MenuError), then the rules behind CLICK keys (errors) and what looks odd (warnings)."""
+        menu = check_menu(menu)
+        errors = [f"{path}.key: no enabled rule answers {button.key!r} for a menu click (the follower would get "
+                  "the default reply); add a rule with inputs [click] and this keyword"
+                  for path, button in menu.leaves()
+                  if not isinstance(button, ViewButton) and not self.answers_click(button.key)]
+        warnings: list[str] = []
+        for i, top in enumerate(menu.buttons):
+            names = [(f"menu.button[{i}]", top.name, TOP_WIDTH)]
+            if isinstance(top, ParentButton):
+                names += [(f"menu.button[{i}].sub_button[{j}]", s.name, SUB_WIDTH)
+                          for j, s in enumerate(top.sub_buttons)]
+            warnings += [f"{path}.name: {name!r} shows as {phone_label(name, width)!r} on the phone"
+                         for path, name, width in names if phone_label(name, width) != name]
+        domains = sorted({(urlsplit(b.url).hostname or "") for _, b in menu.leaves() if isinstance(b, ViewButton)}
+                         - OWN_DOMAINS)
+        if len(domains) > MAX_LINK_DOMAINS:
+            warnings.append(f"menu: links to {len(domains)} domains ({', '.join(domains)}); WeChat may refuse more "
+                            f"than {MAX_LINK_DOMAINS} (65316)")
+        return MenuCheck(menu, tuple(errors), tuple(warnings))
+
+    def push(self, menu: Menu, *, allow_unanswered: bool = False) -> MenuPush:
+        """Check, send with menu/create, record it; WeChatAPIError (nothing recorded) if WeChat refuses."""
+        report = self.check(menu)
+        if report.errors and not allow_unanswered:
+            raise MenuError(list(report.errors))
+        api = self._api()
+        previous = self.last_pushed()
+        body = to_wechat_json(report.menu)
+        # Bytes: the client sends them as they are, raw UTF-8 (WeChat refuses \uXXXX escapes).
+        api.post("menu/create", data=body.encode("utf-8"))
+        at = self.clock()
+        self.store.record_menu_push(body, at)
+        return MenuPush(report.menu, at, tuple(diff(previous.menu if previous else None, report.menu)),
+                        previous is None)
+
+    def fetch(self) -> Menu | None:
+        """The menu WeChat has now (menu/get), or None when it has none (46003)."""
+        try:
+            result = self._api().get("menu/get")
+        except WeChatAPIError as exc:
+            if exc.code == MENU_NOT_FOUND:
+                return None
+            raise
+        return from_wechat_json(result)
+
+    def last_pushed(self) -> PushedMenu | None:
+        history = self.history(1)
+        return history[0] if history else None
+
+    def history(self, limit: int = 10) -> list[PushedMenu]:
+        """The last pushes, newest first."""
+        return [PushedMenu(parse_menu(item["menu"]), float(item["at"])) for item in self.store.menu_pushes(limit)]
+
+    def _api(self) -> WeChatAPI:
+        if self.api is None:
+            raise NoWeChatAPI("no AppSecret configured (set WECHAT_APP_SECRET): nothing can be sent to WeChat")
+        return self.api
+
+
+def from_stored(body: str) -> Menu:
+    return parse_menu(json.loads(body))
