@@ -11,12 +11,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot import build_bot, connect_store
 from bot.config import ConfigError, load_config
+from bot.logs import setup_logging
 from scheduler import jobs
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(name)s: %(message)s")
     try:
+        setup_logging(os.environ, "%(asctime)s scheduler %(levelname)s %(name)s: %(message)s")
         config = load_config()
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -173,8 +173,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
-    """The real service under gunicorn on a free loopback port, with exactly `env`; yields its base URL."""
+def gunicorn(env: dict[str, str], workers: int = 2, stderr: Any = None) -> Iterator[str]:
+    """The real service under gunicorn on a free loopback port, with exactly `env`; yields its base URL.
+
+    `stderr`: a file for the service's logs (default: this process's stderr)."""
     import socket
     import subprocess
     import sys
@@ -189,7 +191,7 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"fd://{listener.fileno()}",
              "--workers", str(workers), "--log-level", "warning", "--no-control-socket"],
-            cwd=ROOT, env=env, pass_fds=(listener.fileno(),))
+            cwd=ROOT, env=env, pass_fds=(listener.fileno(),), stderr=stderr)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:

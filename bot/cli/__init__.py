@@ -7,7 +7,7 @@ One module per command group. Commands that need the bot's services run inside t
 
 from __future__ import annotations
 
-import logging
+import os
 from collections.abc import Callable
 
 import click
@@ -15,6 +15,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from bot.config import ConfigError
+from bot.logs import setup_logging
 
 
 def init_app(app: Flask) -> None:
@@ -27,7 +28,10 @@ def init_app(app: Flask) -> None:
 
 def main(create_app: Callable[[], Flask]) -> None:
     """`python -m bot`: the commands, inside the app `create_app` builds when a command needs one."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        setup_logging(os.environ, "%(levelname)s %(name)s: %(message)s", default_level="WARNING")
+    except ConfigError as exc:
+        raise SystemExit(f"Error: {exc}") from None
     def app_or_exit() -> Flask:
         try:
             return create_app()

@@ -76,28 +76,47 @@ class Intake:
         self.binding_ttl = 2 * max(self.ttl, edge.max_skew_seconds)
         self.deadline = ctx.config.webhook.reply_deadline_seconds
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handler")
+        self._trace = threading.local()  # this request thread's push, for its one log line
 
     def receive(self, args: Mapping[str, str], body: bytes) -> tuple[int, str]:
+        started = time.monotonic()
+        trace = self._trace
+        trace.msg, trace.router, trace.outcome = None, "", ""
         try:
-            return self._receive(args, body)
+            status, reply = self._receive(args, body, started)
         except Exception:
             # A bug must not reach WeChat as a 500 (the follower would see "无法提供服务").
             log.exception("unexpected error handling a push")
-            return 200, SUCCESS
+            status, reply, trace.outcome = 200, SUCCESS, "error"
+        if trace.msg is not None and log.isEnabledFor(logging.INFO):
+            self._log_push(trace, status, reply, started)
+        return status, reply
 
-    def _receive(self, args: Mapping[str, str], body: bytes) -> tuple[int, str]:
-        started = time.monotonic()
+    def _log_push(self, trace: threading.local, status: int, reply: str, started: float) -> None:
+        """One line per push: its id, kind, pseudonymous sender, router, outcome and time taken."""
+        msg: m.Inbound = trace.msg
+        outcome = trace.outcome or ("refused" if status >= 400 else "silent" if reply == SUCCESS else "replied")
+        fields = {"msg_id": msg.dedup_key, "kind": msg.kind, "follower": self.ctx.pseudonym(msg.openid),
+                  "router": trace.router, "outcome": outcome,
+                  "duration_ms": round((time.monotonic() - started) * 1000, 2)}
+        log.info("push %(kind)s %(msg_id)s from %(follower)s: %(outcome)s by %(router)s in %(duration_ms)s ms",
+                 fields, extra=fields)
+
+    def _receive(self, args: Mapping[str, str], body: bytes, started: float) -> tuple[int, str]:
         try:
             env = self.edge.open(args, body)
         except WeChatRequestError as exc:
             log.info("refused push: %s (HTTP %d)", exc.reason, exc.status)
             return exc.status, exc.reason
         msg = env.message
+        self._trace.msg = msg
         try:
             router, found = self.dispatcher.route(msg, self.ctx)
         except Exception:
             log.exception("routing failed for %s %s", msg.kind, msg.dedup_key)
+            self._trace.outcome = "error"
             return 200, SUCCESS
+        self._trace.router = router.name
         if router.pure:
             return self._pure(router, found, env)
         return self._slow(router, found, env, started)
@@ -125,6 +144,7 @@ class Intake:
         except Exception:
             log.exception("handler %s failed for %s %s", router.name, msg.kind, msg.dedup_key)
             outcome, xml, rest = Outcome(None), None, []
+            self._trace.outcome = "error"
         effects = outcome.effects
         if opens_reply_window(msg):
             # Same round trip: are answer links waiting for this follower (WeChat refused them before)?
@@ -168,7 +188,7 @@ class Intake:
         with task.lock:
             if not task.done.is_set():
                 task.abandoned = True  # the worker thread will deliver the reply itself
-                log.info("%s missed the reply deadline; replying later", msg.dedup_key)
+                self._trace.outcome = "late"  # missed the deadline: the reply goes by the API
                 return 200, SUCCESS
         return 200, self.edge.seal(task.xml, env) if task.xml else SUCCESS
 
@@ -233,9 +253,9 @@ class Intake:
             return [m.TextReply(p) for p in split_text(reply.content)]
         return [reply] if reply is not None else []
 
-    @staticmethod
-    def _forged(env: Envelope) -> tuple[int, str]:
+    def _forged(self, env: Envelope) -> tuple[int, str]:
         # A captured query string re-used with another body: someone other than WeChat is pushing.
+        self._trace.outcome = "forged"
         log.warning("refused push: signature %s… re-used with a different body (%s %s)",
                     env.binding[0][:8] if env.binding else "", env.message.kind, env.message.dedup_key)
         return 403, FORGED_REASON
@@ -247,7 +267,7 @@ class Intake:
                 prior = self.ctx.store.wait_outcome(env.message.dedup_key, PENDING, deadline) or SILENT
             except StoreError:
                 prior = SILENT
-        log.info("retry of %s replayed", env.message.dedup_key)
+        self._trace.outcome = "replayed"
         if prior.startswith(REPLY):
             return 200, self.edge.seal(prior[1:].decode("utf-8"), env)
         return 200, SUCCESS
