@@ -1,4 +1,4 @@
-"""Command line: `python -m bot run | simulate | fake-wechat | rules | questions | digest | posts | outbox`.
+"""Command line: `python -m bot run | simulate | fake-wechat | rules | questions | digest | posts | outbox | users`.
 
 One module per command group. Commands that need the bot's services run inside the app (registered on
 `app.cli` by `init_app`); `run`, `simulate` and `fake-wechat` work without it.
@@ -18,9 +18,9 @@ from bot.config import ConfigError
 
 def init_app(app: Flask) -> None:
     """Register the commands that need the app's services."""
-    from bot.cli import outbox, posts, rules
+    from bot.cli import outbox, posts, rules, users
 
-    for command in (outbox.outbox_command, rules.rules_group, *posts.GROUPS):
+    for command in (outbox.outbox_command, rules.rules_group, *posts.GROUPS, users.users_group):
         app.cli.add_command(command)
 
 
