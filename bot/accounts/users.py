@@ -129,6 +129,7 @@ class UserService:
 
     def change_password(self, name: str, current: str, new: str, *, address: str) -> None:
         """The user's own change: needs the current password (throttled like a log-in)."""
+        check_policy(new, name.strip().casefold())  # before the current one is tried: a refusal changes nothing
         user = self.authenticate(name, current, address)
         self._store_password(user, new, user.name, "user.password_change")
 
