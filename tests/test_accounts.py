@@ -154,6 +154,19 @@ def test_names_are_case_folded_and_roles_checked(users: UserService) -> None:
         users.require("Nobody")
 
 
+def test_roles_decide_what_a_user_may_change(users: UserService) -> None:
+    editor = users.add("li", "editor", GOOD, actor="cli")
+    assert editor is not None and editor.can("posts") and editor.can("questions")
+    assert not editor.can("rules") and not editor.can("users") and not editor.can("menu")
+    admin = users.set_role("li", "admin", actor="root")
+    assert admin.can("rules") and admin.can("users")
+    entry = users.audit.recent(1)[0]
+    assert (entry["action"], entry["before"]["role"], entry["after"]["role"]) == ("user.role", "editor", "admin")
+    assert not users.disable("li", actor="root").can("posts")
+    with pytest.raises(AccountError, match="must be admin or editor"):
+        users.set_role("li", "root", actor="root")
+
+
 def test_a_taken_name_is_refused_and_the_user_left_as_it_was(users: UserService, store: Store) -> None:
     users.add("alice", "editor", GOOD, actor="cli")
     before = store.user("alice")

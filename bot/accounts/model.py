@@ -9,6 +9,7 @@ from typing import Literal
 
 Role = Literal["admin", "editor"]
 ROLES: tuple[Role, ...] = ("admin", "editor")  # admin: everything; editor: questions and reply posts only
+EDITOR_AREAS = frozenset({"questions", "posts"})  # what an editor may change; the console asks `User.can`
 NAME_PATTERN = re.compile(r"[a-z0-9._-]{2,32}")
 
 
@@ -42,6 +43,10 @@ class User:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    def can(self, area: str) -> bool:
+        """May this user change `area` (``questions``, ``posts``, ``rules``, ``users`` ...)?"""
+        return self.enabled and (self.is_admin or area in EDITOR_AREAS)
 
     def summary(self) -> dict[str, object]:
         """What the audit log keeps of a user."""

@@ -63,15 +63,7 @@ class AccountStore(StoreBase):
 
     def touch_session(self, session_hash: str, seen: str, ttl: int) -> bool:
         """Record a use of a live session and extend its lifetime; False if it has ended meanwhile."""
-        key = self.key("session", session_hash)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.exists(key)
-        pipe.hset(key, "seen", seen)
-        pipe.expire(key, ttl)
-        existed, _, _ = pipe.execute()
-        if not existed:  # HSET just made a stub of an ended session: drop it again
-            self.redis.delete(key)
-        return bool(existed)
+        return bool(self._scripts["touch_session"](keys=[self.key("session", session_hash)], args=[seen, ttl]))
 
     def end_session(self, session_hash: str) -> bool:
         key = self.key("session", session_hash)
