@@ -342,8 +342,9 @@ def test_disabling_a_user_ends_their_sessions_and_token(users: UserService, stor
     _, b1 = users.log_in("bob", "Bob-likes-tofu-7", OFFICE)
     token = users.issue_token("alice", actor="cli")
     users.disable("alice", actor="cli")
+    assert store.user_sessions("alice") == []  # ended in the store, not merely refused at look-up
+    assert users.sessions.lookup(a1) is None and users.sessions.lookup(a2) is None
     assert users.session_user(a1) is None and users.session_user(a2) is None
-    assert store.user_sessions("alice") == []
     assert users.session_user(b1) is not None
     with pytest.raises(LoginRefused, match="disabled"):
         users.verify_token(token)
