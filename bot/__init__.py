@@ -11,12 +11,15 @@ from typing import Any
 
 from flask import Flask
 
+from bot.accounts.audit import AuditLog
+from bot.accounts.bootstrap import ensure_first_admin
+from bot.accounts.users import UserService
 from bot.checks import check_store
 from bot.config import Config, load_config
 from bot.questions.posts import PostService
 from bot.questions.privacy import Pseudonymizer
 from bot.rules.ruleset import RuleSet
-from bot.store import Store
+from bot.store import Store, StoreError
 from bot.store.connect import connect_store
 from bot.web.intake import Intake, make_deliver
 from bot.wechat.api import WeChatAPI
@@ -60,15 +63,21 @@ def build_api(config: Config, store: Store) -> WeChatAPI | None:
 
 
 def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None = None) -> Bot:
-    """The bot's services without a web app (the scheduler process uses this too)."""
+    """The bot's services without a web app (the scheduler process uses this too); the first admin if due."""
     for warning in config.warnings:  # staging: what production would refuse
         log.warning("%s", warning)
     check_store(config, store)
     api = build_api(config, store)
     rules = RuleSet(store, config)
     posts = PostService(config, store, api, _utcnow, rules.current)  # questions and Q&A posts
+    audit = AuditLog(store, config.console, _utcnow)
+    users = UserService(store, config.console, _utcnow, audit, config.secret_key)
+    try:
+        ensure_first_admin(config, users)
+    except StoreError as exc:  # Redis down at start-up: the next start (or any worker's) creates it
+        log.warning("BOT_ADMIN_PASSWORD: could not check for a first admin (%s)", type(exc).__name__)
     ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key),
-                  services=Services(rules=rules, posts=posts, api=api))
+                  services=Services(rules=rules, posts=posts, api=api, users=users, audit=audit))
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
                       require_encryption=config.wechat.require_encryption,

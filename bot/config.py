@@ -154,6 +154,31 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """Accounts of the admins' and editors' console: sessions, log-in throttling, password hashing, audit."""
+
+    session_idle_minutes: int  # a session unused this long ends
+    session_max_hours: int  # and every session ends this long after its log-in
+    login_max_failures: int  # failed log-ins per account within the window before attempts are refused
+    login_max_failures_per_address: int  # the same per client address (an office may share one)
+    login_window_minutes: int
+    login_lockout_seconds: int  # the first refusal's length; it doubles with each further failure
+    login_lockout_max_minutes: int
+    audit_days: int  # audit entries are kept this long
+    audit_max: int  # and at most this many (the oldest go first)
+    argon2_time_cost: int  # argon2id parameters; hashes made with others are redone at the next log-in
+    argon2_memory_kib: int
+    argon2_parallelism: int
+    admin_password: str = field(default="", repr=False)  # BOT_ADMIN_PASSWORD: the first admin on an empty store
+
+
+DEFAULT_CONSOLE = ConsoleConfig(
+    session_idle_minutes=30, session_max_hours=12, login_max_failures=5, login_max_failures_per_address=20,
+    login_window_minutes=15, login_lockout_seconds=60, login_lockout_max_minutes=60, audit_days=365,
+    audit_max=100_000, argon2_time_cost=3, argon2_memory_kib=65536, argon2_parallelism=4)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; sections the features read are typed, the rest stay raw."""
 
@@ -168,6 +193,7 @@ class Config:
     questions: QuestionsConfig
     source: str  # where it was loaded from, for messages
     retention: RetentionConfig = RetentionConfig(unmatched_days=30, outbox_max=10000)
+    console: ConsoleConfig = DEFAULT_CONSOLE
     mode: Mode = "development"
     warnings: tuple[str, ...] = ()  # unsafe settings tolerated outside production, one line each
     menu: Menu | None = None  # the custom menu the bot pushes; None: the bot does not manage the menu
@@ -493,6 +519,31 @@ def _parse_questions(qs: _Section, account: AccountConfig) -> QuestionsConfig:
     )
 
 
+def _parse_console(cs: _Section, env: Mapping[str, str]) -> ConsoleConfig:
+    d = DEFAULT_CONSOLE
+    console = ConsoleConfig(
+        session_idle_minutes=cs.integer("session_idle_minutes", d.session_idle_minutes, 1, 24 * 60),
+        session_max_hours=cs.integer("session_max_hours", d.session_max_hours, 1, 24 * 30),
+        login_max_failures=cs.integer("login_max_failures", d.login_max_failures, 1, 100),
+        login_max_failures_per_address=cs.integer("login_max_failures_per_address",
+                                                  d.login_max_failures_per_address, 1, 1000),
+        login_window_minutes=cs.integer("login_window_minutes", d.login_window_minutes, 1, 24 * 60),
+        login_lockout_seconds=cs.integer("login_lockout_seconds", d.login_lockout_seconds, 1, 3600),
+        login_lockout_max_minutes=cs.integer("login_lockout_max_minutes", d.login_lockout_max_minutes, 1, 24 * 60),
+        audit_days=cs.integer("audit_days", d.audit_days, 1, 3650),
+        audit_max=cs.integer("audit_max", d.audit_max, 100, 10_000_000),
+        argon2_time_cost=cs.integer("argon2_time_cost", d.argon2_time_cost, 1, 20),
+        argon2_memory_kib=cs.integer("argon2_memory_kib", d.argon2_memory_kib, 1024, 4 * 1024 * 1024),
+        argon2_parallelism=cs.integer("argon2_parallelism", d.argon2_parallelism, 1, 16),
+        admin_password=env.get("BOT_ADMIN_PASSWORD", ""),
+    )
+    if console.session_max_hours * 60 < console.session_idle_minutes:
+        raise cs.fail("session_max_hours", "must not be shorter than session_idle_minutes")
+    if console.login_lockout_max_minutes * 60 < console.login_lockout_seconds:
+        raise cs.fail("login_lockout_max_minutes", "must not be shorter than login_lockout_seconds")
+    return console
+
+
 def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml") -> Config:
     """Validate a loaded YAML document plus environment into a `Config`."""
     root = _Section(data, "", source)
@@ -587,6 +638,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         retention=RetentionConfig(unmatched_days=keep.integer("unmatched_days", 30, 1, 365),
                                   outbox_max=keep.integer("outbox_max", 10000, 100, 1_000_000)),
         menu=menu,
+        console=_parse_console(root.section("console"), env),
         raw=dict(root.data),
     )
     return _apply_mode(config, env)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from bot.accounts.audit import AuditLog
+from bot.accounts.users import UserService
 from bot.config import Config
 from bot.questions.posts import PostService
 from bot.rules.ruleset import RuleSet
@@ -34,6 +36,8 @@ class Services:
     rules: RuleSet  # the live keyword rules of this worker
     posts: PostService  # questions in, reply posts and their publishing
     api: WeChatAPI | None  # WeChat's API; None when no AppSecret is configured
+    users: UserService  # console accounts, log-ins, sessions and API tokens
+    audit: AuditLog  # who changed what (users now; rules, posts and the rest as they take an actor)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bot", "handlers", "scheduler")
-DOMAINS = ("bot.config", "bot.wechat", "bot.fake_wechat", "bot.rules", "bot.questions", "bot.store")
+DOMAINS = ("bot.config", "bot.wechat", "bot.fake_wechat", "bot.rules", "bot.questions", "bot.store", "bot.accounts")
 UPPER = ("bot.web", "bot.cli", "handlers", "scheduler")
 
 
@@ -187,3 +187,35 @@ def test_only_the_fake_app_and_servers_know_flask(module: str) -> None:
     # The state and its families are plain Python, so they can be driven without a server.
     flask = sorted(m for m in GRAPH[module] if m == "flask" or m.startswith("flask."))
     assert not flask, f"{module} imports {flask}"
+
+
+# The accounts, lowest first: each module imports only the accounts' modules before it.
+ACCOUNTS_LAYERS: dict[str, set[str]] = {
+    "bot.accounts.model": set(),
+    "bot.accounts.passwords": {"bot.accounts.model"},
+    "bot.accounts.tokens": set(),
+    "bot.accounts.audit": {"bot.accounts.tokens"},
+    "bot.accounts.throttle": {"bot.accounts.model"},
+    "bot.accounts.sessions": set(),
+    "bot.accounts.users": {"bot.accounts.model", "bot.accounts.passwords", "bot.accounts.tokens",
+                           "bot.accounts.audit", "bot.accounts.throttle", "bot.accounts.sessions"},
+    "bot.accounts.bootstrap": {"bot.accounts.passwords", "bot.accounts.users"},
+}
+
+
+def test_the_accounts_layers_name_every_module_of_the_accounts() -> None:
+    assert {m for m in GRAPH if _within(m, ("bot.accounts",)) and m != "bot.accounts"} == ACCOUNTS_LAYERS.keys()
+
+
+@pytest.mark.parametrize("module", sorted(ACCOUNTS_LAYERS))
+def test_accounts_modules_import_only_lower_layers(module: str) -> None:
+    accounts = {m for m in GRAPH[module] if _within(m, ("bot.accounts",))}
+    assert accounts <= ACCOUNTS_LAYERS[module], f"{module} imports {sorted(accounts - ACCOUNTS_LAYERS[module])}"
+
+
+@pytest.mark.parametrize("module", sorted(ACCOUNTS_LAYERS))
+def test_accounts_stand_on_config_and_store_alone(module: str) -> None:
+    # The console, the CLI and build_bot call the accounts; the accounts never reach back into questions or rules.
+    others = sorted(m for m in GRAPH[module] if _within(m, ("bot",)) and not _within(
+        m, ("bot.accounts", "bot.config", "bot.store")))
+    assert not others, f"{module} imports {others}"

