@@ -197,6 +197,7 @@ class Config:
     mode: Mode = "development"
     warnings: tuple[str, ...] = ()  # unsafe settings tolerated outside production, one line each
     menu: Menu | None = None  # the custom menu the bot pushes; None: the bot does not manage the menu
+    metrics_token: str = ""  # METRICS_TOKEN: bearer token for /metrics; empty: this host's scrapers only
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def article(self, article_id: str) -> ArticleConfig | None:
@@ -620,6 +621,10 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
     if len(secret_key) < 16:
         raise root.fail("secret_key", "must be at least 16 characters (or set BOT_SECRET_KEY)")
 
+    metrics_token = env.get("METRICS_TOKEN", "").strip()
+    if metrics_token and (len(metrics_token) < 24 or not metrics_token.isascii()):
+        raise ConfigError("environment: METRICS_TOKEN: must be at least 24 ASCII characters (openssl rand -hex 16)")
+
     articles = _parse_articles(root)
     menu = _parse_menu_section(root, articles, survey_link(account.public_base_url, secret_key, MENU_SURVEY_WHO))
     keep = root.section("retention")
@@ -639,6 +644,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
                                   outbox_max=keep.integer("outbox_max", 10000, 100, 1_000_000)),
         menu=menu,
         console=_parse_console(root.section("console"), env),
+        metrics_token=metrics_token,
         raw=dict(root.data),
     )
     return _apply_mode(config, env)

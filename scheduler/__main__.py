@@ -34,16 +34,18 @@ def main() -> int:
         return 2
     sched = BackgroundScheduler(timezone=config.account.timezone,
                                 job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
-    sched.add_job(jobs.deliver_outbox, "interval", seconds=30, args=[bot.store, bot.api],
+    sched.add_job(jobs.counted(jobs.deliver_outbox), "interval", seconds=30, args=[bot.store, bot.api],
                   kwargs={"keep": config.retention.outbox_max}, id="deliver_outbox")
     # Q&A reply posts: each schedule's batch on its cron, plus a tick that publishes due posts, polls running
     # jobs, tells askers and catches up a batch slot missed while no scheduler ran. Both are safe to run in
     # any number of processes (Redis claims), so a second scheduler never repeats them.
     posts = bot.ctx.services.posts
     for schedule in config.questions.schedules:
-        sched.add_job(jobs.qa_batch, schedule.trigger(), args=[posts, bot.ctx.clock], id=f"qa_batch_{schedule.name}",
+        sched.add_job(jobs.counted(jobs.qa_batch), schedule.trigger(), args=[posts, bot.ctx.clock],
+                      id=f"qa_batch_{schedule.name}",
                       misfire_grace_time=3600)
-    sched.add_job(jobs.qa_tick, "interval", seconds=jobs.QA_TICK_SECONDS, args=[posts, bot.ctx.clock], id="qa_tick")
+    sched.add_job(jobs.counted(jobs.qa_tick), "interval", seconds=jobs.QA_TICK_SECONDS, args=[posts, bot.ctx.clock],
+                  id="qa_tick")
     log = logging.getLogger(__name__)
     sched.start()
     log.info("scheduler started")

@@ -5,10 +5,14 @@ Each is safe to run from several scheduler processes at once against one Redis.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
+import bot.metrics as metrics
 from bot.questions.posts import PostService
 from bot.store import Store, StoreError
 from bot.wechat.api import WeChatAPI, WeChatAPIError
@@ -16,6 +20,26 @@ from bot.wechat.api import WeChatAPI, WeChatAPIError
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+R = TypeVar("R")
+
+
+def counted(job: Callable[..., R]) -> Callable[..., R]:
+    """The job, its runs counted by result and timed (`wxbot_scheduler_runs`, `wxbot_scheduler_run_seconds`)."""
+
+    @functools.wraps(job)
+    def run(*args: Any, **kwargs: Any) -> R:
+        started = time.monotonic()
+        try:
+            result = job(*args, **kwargs)
+        except Exception:
+            metrics.JOB_RUNS.labels(job.__name__, "error").inc()
+            raise
+        finally:
+            metrics.JOB_SECONDS.labels(job.__name__).observe(time.monotonic() - started)
+        metrics.JOB_RUNS.labels(job.__name__, "ok").inc()
+        return result
+
+    return run
 
 
 def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200, keep: int = 10000) -> int:

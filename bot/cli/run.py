@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from types import FrameType
 
@@ -63,6 +65,9 @@ def run_command(host: str, port: int, workers: int) -> None:
         click.echo(f"  warning: {warning}")
     children: list[subprocess.Popen[bytes]] = []
     embedded = None
+    # Every child counts its metrics into files here; a fresh directory, so no earlier run's counts add in.
+    metrics_dir = tempfile.mkdtemp(prefix="wxbot-metrics-")
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     notes = []
     if not env.get("REDIS_URL"):
         data_dir = env.get("BOT_DATA_DIR", "data")
@@ -136,5 +141,6 @@ def run_command(host: str, port: int, workers: int) -> None:
                 child.kill()
         if embedded is not None:
             embedded.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     sys.exit(code)
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+import bot.metrics as metrics
 from bot.config import ArticleConfig, QASchedule, QuestionsConfig
 from bot.questions.privacy import clip, scrub
 from bot.rules.normalization import normalize
@@ -184,6 +185,7 @@ class QuestionDesk:
             fields, now=now.timestamp(), day=now.astimezone(self.tz).strftime("%Y%m%d"),
             dup_hash=hashlib.blake2b(norm.encode(), digest_size=10).hexdigest(),
             daily_limit=self.qa.daily_limit, dup_ttl=self.qa.duplicate_days * 86400)
+        metrics.QUESTIONS.labels(outcome).inc()
         return Received(outcome, qid, self.next_due(now))
 
     def reply(self, received: Received) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import bot.metrics as metrics
 from bot.store import Store
 
 STATUSES = ("draft", "scheduled", "publishing", "published", "failed")
@@ -46,4 +47,8 @@ def check_move(allowed: Iterable[str], to: str = "") -> tuple[str, ...]:
 def move_post(store: Store, pid: str, allowed: Iterable[str], to: str = "", *, now: float,
               score: float | None = None, owner: str = "", fields: Mapping[str, str] | None = None) -> bool:
     """Apply a checked move (or, with to="", field changes) if the post is still in one of `allowed`."""
-    return store.update_post(pid, check_move(allowed, to), to, now=now, score=score, owner=owner, fields=fields)
+    starts = check_move(allowed, to)
+    moved = store.update_post(pid, starts, to, now=now, score=score, owner=owner, fields=fields)
+    if moved and (to == "published" or (to == "failed" and "failed" not in starts)):  # ended, counted once
+        metrics.POSTS.labels(to).inc()
+    return moved

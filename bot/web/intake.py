@@ -15,7 +15,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import bot.metrics as metrics
 from bot.questions.desk import deliver_pending_links
+from bot.rules.model import RuleMatch
 from bot.rules.ruleset import FixedRules, RuleBook
 from bot.store import FORGED, Effect, Store, StoreError
 from bot.wechat import messages as m
@@ -81,24 +83,29 @@ class Intake:
     def receive(self, args: Mapping[str, str], body: bytes) -> tuple[int, str]:
         started = time.monotonic()
         trace = self._trace
-        trace.msg, trace.router, trace.outcome = None, "", ""
+        trace.msg, trace.router, trace.outcome, trace.rule = None, "", "", ""
         try:
             status, reply = self._receive(args, body, started)
         except Exception:
             # A bug must not reach WeChat as a 500 (the follower would see "无法提供服务").
             log.exception("unexpected error handling a push")
             status, reply, trace.outcome = 200, SUCCESS, "error"
-        if trace.msg is not None and log.isEnabledFor(logging.INFO):
-            self._log_push(trace, status, reply, started)
+        self._account(trace, status, reply, started)
         return status, reply
 
-    def _log_push(self, trace: threading.local, status: int, reply: str, started: float) -> None:
-        """One line per push: its id, kind, pseudonymous sender, router, outcome and time taken."""
-        msg: m.Inbound = trace.msg
+    def _account(self, trace: threading.local, status: int, reply: str, started: float) -> None:
+        """The push's metrics, and one log line: its id, kind, pseudonymous sender, router, outcome, time."""
+        elapsed = time.monotonic() - started
+        msg: m.Inbound | None = trace.msg
         outcome = trace.outcome or ("refused" if status >= 400 else "silent" if reply == SUCCESS else "replied")
+        metrics.PUSHES.labels(msg.kind if msg else "unparsed", outcome).inc()
+        metrics.PUSH_SECONDS.observe(elapsed)
+        if trace.rule and outcome in ("replied", "silent", "late"):  # a retry's replay is not another hit
+            metrics.RULE_HITS.labels(trace.rule).inc()
+        if msg is None or not log.isEnabledFor(logging.INFO):
+            return  # a push refused before it was read is logged where it was refused
         fields = {"msg_id": msg.dedup_key, "kind": msg.kind, "follower": self.ctx.pseudonym(msg.openid),
-                  "router": trace.router, "outcome": outcome,
-                  "duration_ms": round((time.monotonic() - started) * 1000, 2)}
+                  "router": trace.router, "outcome": outcome, "duration_ms": round(elapsed * 1000, 2)}
         log.info("push %(kind)s %(msg_id)s from %(follower)s: %(outcome)s by %(router)s in %(duration_ms)s ms",
                  fields, extra=fields)
 
@@ -117,6 +124,8 @@ class Intake:
             self._trace.outcome = "error"
             return 200, SUCCESS
         self._trace.router = router.name
+        if isinstance(found, RuleMatch):
+            self._trace.rule = found.rule.id
         if router.pure:
             return self._pure(router, found, env)
         return self._slow(router, found, env, started)
@@ -292,6 +301,7 @@ def make_deliver(api: WeChatAPI | None, store: Store, keep: int = 10000) -> Call
     def queue(openid: str, replies: list[m.Reply]) -> None:
         for pending in replies:
             store.push_outbox({"body": custom_message(pending, openid), "attempts": 0}, keep)
+        metrics.LATE_REPLIES.labels("queued").inc(len(replies))
 
     def deliver(openid: str, replies: list[m.Reply]) -> None:
         if api is None:
@@ -301,6 +311,7 @@ def make_deliver(api: WeChatAPI | None, store: Store, keep: int = 10000) -> Call
         for i, reply in enumerate(replies):
             try:
                 api.send_custom(custom_message(reply, openid))
+                metrics.LATE_REPLIES.labels("sent").inc()
             except WeChatAPIError as exc:
                 if exc.safe_to_repeat:
                     queue(openid, replies[i:])
@@ -310,6 +321,7 @@ def make_deliver(api: WeChatAPI | None, store: Store, keep: int = 10000) -> Call
                     queue(openid, replies[i + 1:])
                     log.warning("late reply not sent again, WeChat may have delivered it: %s", exc)
                 else:
+                    metrics.LATE_REPLIES.labels("dropped").inc(len(replies) - i)
                     log.warning("late reply dropped: %s", exc)
                 return
 

@@ -19,6 +19,7 @@ import requests
 from urllib3.exceptions import NewConnectionError
 from wechatpy import WeChatClient
 
+import bot.metrics as metrics
 from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class WeChatAPI(WeChatClient):
             if code:
                 self._raise(code, str(result.get("errmsg", "")))
             token = str(result["access_token"])
+            metrics.TOKEN_REFRESHES.inc()
             now = self.clock()
             self.store.set_token(self.appid, token, now + int(result.get("expires_in", 7200)), now)
             return token
@@ -248,6 +250,7 @@ class WeChatAPI(WeChatClient):
         return result
 
     def _raise(self, code: int, errmsg: str) -> None:
+        metrics.API_ERRORS.labels(str(code)).inc()
         if code in CONFIG_ERRORS:
             message = f"{meaning(code)} (errcode {code}); fix the account settings, then restart"
             with contextlib.suppress(StoreError):  # the log line below still tells the operator
