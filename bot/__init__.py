@@ -16,7 +16,7 @@ from bot.config import Config, load_config
 from bot.questions.posts import PostService
 from bot.questions.privacy import Pseudonymizer
 from bot.rules.ruleset import RuleSet
-from bot.store import DEFAULT_PREFIX, EmbeddedRedis, Store
+from bot.store import Store
 from bot.web.intake import Intake, make_deliver
 from bot.wechat.api import WeChatAPI
 from bot.wechat.edge import WeChatEdge
@@ -58,11 +58,7 @@ def build_api(config: Config, store: Store) -> WeChatAPI | None:
 
 def connect_store(env: Mapping[str, str]) -> Store:
     """Redis at REDIS_URL, else the embedded server under data/ (BOT_DATA_DIR)."""
-    prefix = env.get("BOT_REDIS_PREFIX", DEFAULT_PREFIX)
-    url = env.get("REDIS_URL", "").strip()
-    if not url:
-        url = EmbeddedRedis(env.get("BOT_DATA_DIR", "data")).url
-    return Store.from_url(url, prefix=prefix)
+    return Store.from_env(env)
 
 
 def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None = None) -> Bot:

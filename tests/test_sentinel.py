@@ -309,3 +309,11 @@ def test_held_connection_reconnects_without_using_up_the_pool() -> None:
             assert not isinstance(caught.value, redis.exceptions.MaxConnectionsError)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("query", ["?db=3", "?db=3&wait_replicas=2"])
+def test_unix_socket_urls_keep_their_path(query: str) -> None:
+    connected = connect(f"unix:///run/redis/redis.sock{query}", timeout=1.0)
+    kwargs = connected.client.connection_pool.connection_kwargs
+    assert (kwargs["path"], kwargs["db"], connected.wait.replicas) == ("/run/redis/redis.sock", 3, 2 * ("wait" in query))
+    connected.client.close()

@@ -85,6 +85,8 @@ replicas after storing a question. The Sentinel form adds no key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.store.base import DEFAULT_PREFIX, StoreError
 from bot.store.connection import RedisURLError, connect
 from bot.store.embedded import EmbeddedRedis, delete_prefix
@@ -105,3 +107,9 @@ class Store(WebhookStore, RulesStore, WeChatStore, PostStore):
         """A store on REDIS_URL: redis://, rediss://, unix:// or redis+sentinel:// (RedisURLError if malformed)."""
         connected = connect(url, timeout)
         return cls(connected.client, prefix, wait=connected.wait, sentinel=connected.sentinel)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Store:
+        """Redis at REDIS_URL, else the embedded server under data/ (BOT_DATA_DIR); BOT_REDIS_PREFIX keys."""
+        url = env.get("REDIS_URL", "").strip() or EmbeddedRedis(env.get("BOT_DATA_DIR", "data")).url
+        return cls.from_url(url, prefix=env.get("BOT_REDIS_PREFIX", DEFAULT_PREFIX))

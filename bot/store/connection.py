@@ -4,7 +4,7 @@ through Redis Sentinel, and the replication wait both accept."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import redis
 from redis.sentinel import Sentinel
@@ -122,7 +122,8 @@ def connect(url: str, timeout: float) -> Connected:
     if urlsplit(url).scheme != SENTINEL_SCHEME:
         parts = urlsplit(url)
         wait, rest = _split_options(parts.query)
-        plain = urlunsplit(parts._replace(query=urlencode(rest)))
+        # Only the query is rebuilt: urlunsplit would turn unix:///path into unix:/path.
+        plain = url.partition("?")[0] + (f"?{urlencode(rest)}" if rest else "") if parts.query else url
         return Connected(redis.Redis.from_url(plain, protocol=2, **sockets), None, wait)
     target, wait = parse_sentinel_url(url)
     # Sentinels have their own `requirepass` (sentinel_password); the URL's password is the data servers'.
