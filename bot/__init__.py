@@ -20,7 +20,6 @@ from bot.questions.posts import PostService
 from bot.questions.privacy import Pseudonymizer
 from bot.rules.ruleset import RuleSet
 from bot.store import Store, StoreError
-from bot.store.connect import connect_store
 from bot.web.intake import Intake, make_deliver
 from bot.wechat.api import WeChatAPI
 from bot.wechat.edge import WeChatEdge
@@ -60,6 +59,11 @@ def build_api(config: Config, store: Store) -> WeChatAPI | None:
         return None
     return WeChatAPI(config.wechat.app_id, config.wechat.app_secret, store, config.wechat.api_base_url,
                      timeout=config.wechat.api_timeout_seconds, max_retries=config.wechat.api_max_retries)
+
+
+def connect_store(env: Mapping[str, str]) -> Store:
+    """Redis at REDIS_URL, else the embedded server under data/ (BOT_DATA_DIR)."""
+    return Store.from_env(env)
 
 
 def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None = None) -> Bot:

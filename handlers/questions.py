@@ -49,9 +49,12 @@ class ExplicitQuestion(Router):
         service: PostService = ctx.services.posts
         asker = ctx.pseudonym(msg.openid)
         if asked.urgent is None:
-            received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
-                                            now=ctx.clock())
-            return Outcome(m.TextReply(with_pending_links(ctx.store, asker, service.desk.reply(received))))
+            try:
+                received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
+                                                now=ctx.clock())
+                return Outcome(m.TextReply(with_pending_links(ctx.store, asker, service.desk.reply(received))))
+            except StoreError:  # e.g. the primary failing over: the follower is told to send it again
+                return Outcome(m.TextReply(NOT_SAVED))
         # Symptoms first: the question waits for the next reply post, the follower must not, and the
         # guidance (from memory) must not depend on Redis taking the question. A reply longer than one
         # passive message is split by the intake, the rest sent through the API.

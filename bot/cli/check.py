@@ -8,7 +8,7 @@ import sys
 import click
 
 from bot.checks import run_checks
-from bot.store.connect import connect_store
+from bot.store import Store
 
 
 @click.command("check")
@@ -16,7 +16,7 @@ def check_command() -> None:
     """Check the config, Redis (reachable, persistent, not evicting), the AES key, the WeChat credentials, the
     clock against WeChat's and that public_base_url answers over https."""
     env = dict(os.environ)
-    findings = run_checks(env, lambda: connect_store(env))
+    findings = run_checks(env, lambda: Store.from_env(env))
     for finding in findings:
         click.echo(finding.line())
     failed = sum(f.state == "fail" for f in findings)

