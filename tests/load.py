@@ -13,7 +13,6 @@ import pytest
 import redis
 
 from bot.config import Config
-from bot.store import Store
 from bot.wechat.simulator import Account
 from tests.conftest import wait_for
 
@@ -41,12 +40,6 @@ def free_port() -> int:
 def account(config: Config) -> Account:
     return Account(config.wechat.token, config.wechat.app_id, config.wechat.encoding_aes_key,
                    config.account.original_id)
-
-
-def stored_questions(store: Store) -> list[tuple[str, str | None]]:
-    """Every pending question as (id, text as received), read through the Store."""
-    ids = store.pending_question_ids()
-    return [(qid, row[0]) for qid, row in zip(ids, store.question_fields(ids, ["text"]), strict=True)]
 
 
 @dataclass

@@ -21,10 +21,10 @@ import redis
 from bot.config import Config
 from bot.store import Store, delete_prefix
 from bot.web.intake import BUSY_REPLY
-from bot.wechat.load import Load, Push, tally
+from bot.wechat.load import Load, Push, stored_questions, tally
 from handlers.questions import NOT_SAVED
 from tests.conftest import gunicorn, gunicorn_process, service_env, wait_for
-from tests.load import Servers, account, binaries, stored_questions
+from tests.load import Servers, account, binaries
 
 MIX = (0.6, 0.25, 0.15)  # questions, keywords, events
 

@@ -19,9 +19,9 @@ import redis
 from bot.config import Config
 from bot.store import RedisURLError, Store, delete_prefix
 from bot.store.connection import ReplicaWait, SentinelURL, connect, parse_sentinel_url
-from bot.wechat.load import Load, tally
+from bot.wechat.load import Load, stored_questions, tally
 from tests.conftest import gunicorn, service_env, wait_for
-from tests.load import Servers, account, binaries, free_port, stored_questions
+from tests.load import Servers, account, binaries, free_port
 
 # -- the URL ---------------------------------------------------------------------------------------------
 

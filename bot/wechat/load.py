@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 from bot.wechat.simulator import Account, ReadReply, message_xml, read_reply, signed_request
@@ -171,6 +172,10 @@ class Load:
             with self._lock:
                 self.pushes.append(push)
 
+    def stop_after(self, seconds: float) -> None:
+        self.stopping.wait(seconds)
+        self.stop()
+
     def done(self) -> list[Push]:
         """The pushes finished so far, in the order they finished."""
         with self._lock:
@@ -206,3 +211,18 @@ def tally(pushes: Sequence[Push], stored: Sequence[tuple[str, str | None]]) -> T
     duplicated = tuple(text for text, ids in ids_by_text.items() if len(ids) > 1)
     return Tally(len(pushes), len(acked), len(stored), lost, misfiled, duplicated, sum(p.reply is None for p in pushes),
                  tuple(f"{p.kind} {p.index}: {p.error}" for p in pushes if p.error))
+
+
+class Questions(Protocol):
+    """The part of the Store that reads questions back."""
+
+    def pending_question_ids(self, start: int = 0, stop: int = -1) -> list[str]: ...
+
+    def question_fields(self, qids: Sequence[str], fields: Sequence[str], chunk: int = 5000
+                        ) -> list[list[str | None]]: ...
+
+
+def stored_questions(store: Questions) -> list[tuple[str, str | None]]:
+    """Every pending question as (id, text as received)."""
+    ids = store.pending_question_ids()
+    return [(qid, row[0]) for qid, row in zip(ids, store.question_fields(ids, ["text"]), strict=True)]
