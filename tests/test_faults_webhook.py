@@ -81,9 +81,9 @@ def test_redis_restarted_under_load(servers: Servers, config: Config, fake_wecha
                                     fsync: str) -> None:
     """Stop Redis mid-load and start it again: every acknowledged question is there once; no restart needed.
 
-    Killed, the server keeps what it had fsynced: with `appendfsync always` every write it confirmed, so the
-    test requires that no acknowledged question is lost. With `everysec` (production's setting) a kill may
-    lose the last second of writes, but a SIGTERM shutdown writes and fsyncs its AOF first: nothing is lost.
+    A killed server keeps what it had written to its AOF; with `appendfsync always` that includes every write
+    it confirmed, so no acknowledged question may be lost. With `everysec` a kill may lose the last ~2 s (a
+    write postponed behind a slow fsync), but a SIGTERM shutdown writes and fsyncs first: nothing is lost.
     """
     deadline = time.monotonic() + 50
     servers.data_server("redis", fsync=fsync)
