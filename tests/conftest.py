@@ -177,6 +177,14 @@ def gunicorn(env: dict[str, str], workers: int = 2, stderr: Any = None) -> Itera
     """The real service under gunicorn on a free loopback port, with exactly `env`; yields its base URL.
 
     `stderr`: a file for the service's logs (default: this process's stderr)."""
+    with gunicorn_process(env, workers, stderr) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def gunicorn_process(env: dict[str, str], workers: int = 2, stderr: Any = None,
+                     own_group: bool = False) -> Iterator[tuple[str, Any]]:
+    """`gunicorn`, yielding the master's Popen too; `own_group`: in a process group of its own (to kill it whole)."""
     import socket
     import subprocess
     import sys
@@ -191,7 +199,7 @@ def gunicorn(env: dict[str, str], workers: int = 2, stderr: Any = None) -> Itera
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"fd://{listener.fileno()}",
              "--workers", str(workers), "--log-level", "warning", "--no-control-socket"],
-            cwd=ROOT, env=env, pass_fds=(listener.fileno(),), stderr=stderr)
+            cwd=ROOT, env=env, pass_fds=(listener.fileno(),), stderr=stderr, start_new_session=own_group)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -204,7 +212,7 @@ def gunicorn(env: dict[str, str], workers: int = 2, stderr: Any = None) -> Itera
 
     try:
         wait_for(up, timeout=30)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -213,6 +221,12 @@ def gunicorn(env: dict[str, str], workers: int = 2, stderr: Any = None) -> Itera
             proc.kill()
             proc.wait()
             raise
+        finally:
+            if own_group:  # no worker outlives its master (one whose master was killed alone, say)
+                import signal
+
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
 
 
 def service_env(redis_url: str, store: Store, fake_wechat: Any, **extra: str) -> dict[str, str]:

@@ -4,31 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-import requests
 
 from bot.config import Config
 from bot.store import RedisURLError, Store, delete_prefix
 from bot.store.connection import ReplicaWait, SentinelURL, connect, parse_sentinel_url
-from bot.wechat.simulator import Account, message_xml, read_reply, signed_request
+from bot.wechat.load import Load, stored_questions, tally
 from tests.conftest import gunicorn, service_env, wait_for
-
-ACK = re.compile(r"已收到您的问题（编号 (\d+)）|这个问题我们已经收到（编号 (\d+)）")
-
+from tests.load import Servers, account, binaries, free_port
 
 # -- the URL ---------------------------------------------------------------------------------------------
 
@@ -88,135 +81,14 @@ def test_check_names_a_bad_sentinel_url(tmp_path: Path) -> None:
 # -- a real failover -------------------------------------------------------------------------------------
 
 
-def _binaries() -> tuple[str, list[str]]:
-    """redis-server, and how to start a Sentinel with it (redis-sentinel, else `redis-server --sentinel`)."""
-    server = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists()
-                                              else None)
-    sentinel = shutil.which("redis-sentinel")
-    if server is None and sentinel is None:
-        pytest.skip("neither redis-server nor redis-sentinel is installed (apt-get install redis-server "
-                    "redis-sentinel; .ci/run does it)")
-    if server is None:  # redis-sentinel is redis-server under another name: it runs a server when told to
-        assert sentinel is not None
-        return sentinel, [sentinel, "--sentinel"]
-    return server, [sentinel] if sentinel else [server, "--sentinel"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Servers:
-    """Our own primary, replica and Sentinel on loopback ports, stopped at the end."""
-
-    root: Path
-    server: str
-    sentinel_cmd: list[str]
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    ports: dict[str, int] = field(default_factory=dict)
-
-    def start(self, name: str, cmd: list[str]) -> None:
-        log = (self.root / f"{name}.log").open("wb")
-        self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
-        log.close()
-        client = redis.Redis(port=self.ports[name], socket_timeout=1)
-
-        def answers() -> bool:
-            if self.procs[name].poll() is not None:
-                raise AssertionError(f"{name} exited: {(self.root / f'{name}.log').read_text()[-2000:]}")
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        wait_for(answers, timeout=15)
-        client.close()
-
-    def data_server(self, name: str, *extra: str) -> None:
-        self.ports[name] = _free_port()
-        (self.root / name).mkdir()
-        self.start(name, [self.server, "--port", str(self.ports[name]), "--bind", "127.0.0.1", "--dir",
-                          str(self.root / name), "--save", "", "--appendonly", "yes", "--appendfsync", "no",
-                          *extra])
-
-    def sentinel(self, service: str) -> None:
-        self.ports["sentinel"] = port = _free_port()
-        conf = self.root / "sentinel.conf"  # Sentinel rewrites its file: it must be its own and writable
-        conf.write_text(f"port {port}\nbind 127.0.0.1\ndir {self.root}\n"
-                        f"sentinel monitor {service} 127.0.0.1 {self.ports['primary']} 1\n"
-                        f"sentinel down-after-milliseconds {service} 1000\n"
-                        f"sentinel failover-timeout {service} 5000\n")
-        self.start("sentinel", [self.sentinel_cmd[0], str(conf), *self.sentinel_cmd[1:]])
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-
-
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Servers]:
-    server, sentinel_cmd = _binaries()
+    server, sentinel_cmd = binaries()
     found = Servers(tmp_path, server, sentinel_cmd)
     try:
         yield found
     finally:
         found.stop()
-
-
-@dataclass
-class Push:
-    text: str
-    msg_id: int
-    reply: str | None = None  # the passive reply's text; None: no answer after WeChat's three tries
-    seconds: float = 0.0
-    after_kill: bool = False
-
-
-class Load(threading.Thread):
-    """Sends questions one after another as WeChat does: 5 s timeout, the same push up to three times."""
-
-    def __init__(self, url: str, account: Account, run: str) -> None:
-        super().__init__(daemon=True)
-        self.url, self.account, self.run_id = url, account, run
-        self.pushes: list[Push] = []
-        self.stopping = threading.Event()
-        self.killed = threading.Event()
-        self.lock = threading.Lock()
-        self.base_id = int(time.time() * 1000) * 10**6
-
-    def push(self, i: int) -> Push:
-        push = Push(f"提问：肾移植术后饮食问题 {self.run_id}-{i}，每天喝多少水合适？", self.base_id + i,
-                    after_kill=self.killed.is_set())
-        xml = message_xml(self.account, f"o_load_{self.run_id}_{i}", text=push.text, msg_id=push.msg_id)
-        query, body = signed_request(self.account, xml)
-        started = time.monotonic()
-        for _ in range(3):
-            try:
-                res = requests.post(self.url + "/wechat", params=query, data=body, timeout=5)
-            except (requests.ConnectionError, requests.Timeout):
-                continue
-            if res.status_code == 200:
-                push.reply = read_reply(self.account, res.text).text
-                break
-        push.seconds = time.monotonic() - started
-        return push
-
-    def run(self) -> None:
-        i = 0
-        while not self.stopping.is_set():
-            push = self.push(i)
-            with self.lock:
-                self.pushes.append(push)
-            i += 1
-
-    def acked(self, *, after_kill: bool = False) -> list[Push]:
-        with self.lock:
-            return [p for p in self.pushes if p.reply and ACK.search(p.reply) and p.after_kill >= after_kill]
 
 
 def _master(sentinel: redis.Redis, service: str) -> int:
@@ -242,51 +114,40 @@ def test_failover_under_load_loses_and_repeats_nothing(servers: Servers, config:
     if wait:
         url += "?wait_replicas=1&wait_timeout_ms=500"
     store = Store.from_url(url, prefix=f"test:{uuid.uuid4().hex[:12]}:")
-    account = Account(config.wechat.token, config.wechat.app_id, config.wechat.encoding_aes_key,
-                      config.account.original_id)
     try:
         with gunicorn(service_env(url, store, fake_wechat)) as base:
-            load = Load(base, account, uuid.uuid4().hex[:8])
-            load.start()
+            load = Load([base], account(config), uuid.uuid4().hex[:8]).start()
             try:
                 wait_for(lambda: len(load.acked()) >= 20, timeout=deadline - time.monotonic())
-                load.killed.set()
+                load.phase = "after"
                 servers.procs["primary"].send_signal(signal.SIGKILL)  # no shutdown, no last save
                 killed_at = time.monotonic()
                 wait_for(lambda: _master(sentinel, "svc") == servers.ports["replica"],
                          timeout=deadline - time.monotonic())
                 promoted = time.monotonic() - killed_at
-                wait_for(lambda: len(load.acked(after_kill=True)) >= 5, timeout=deadline - time.monotonic())
+                wait_for(lambda: len(load.acked("after")) >= 5, timeout=deadline - time.monotonic())
                 answering = time.monotonic() - killed_at
             finally:
-                load.stopping.set()
-                load.join(timeout=30)
-            assert not load.is_alive()
-            fresh = load.push(10**6)  # a new push, gunicorn never restarted
-            assert fresh.reply and ACK.search(fresh.reply), fresh.reply
+                load.stop()
+            fresh = load.send(load.make(10**6))  # a new push, gunicorn never restarted
+            assert fresh.qid, fresh.reply
         # Its dedup claim (the held connection's) is on the new primary too, not on some default server.
         assert (store.outcome(f"m:{fresh.msg_id}") or b"").startswith(b"R")
 
-        ids = store.pending_question_ids()
-        texts = [row[0] for row in store.question_fields(ids, ["text"])]
-        acked = [*load.acked(), fresh]
-        by_text = {t: texts.count(t) for t in set(texts)}
-        lost = [p.text for p in acked if p.text not in by_text]
-        unanswered = sum(p.reply is None for p in load.pushes)
-        not_saved = sum(bool(p.reply) and not ACK.search(p.reply or "") for p in load.pushes)
-        assert all(n == 1 for n in by_text.values()), "a question was stored twice"
-        for push in acked:  # the id in the acknowledgement is the stored question with that text
-            m = ACK.search(push.reply or "")
-            assert m is not None
-            qid = m[1] or m[2]
-            assert push.text in lost or (store.question(qid) or {}).get("text") == push.text
-        before = [p for p in acked if not p.after_kill]
+        pushes = [*load.done(), fresh]
+        found = tally(pushes, stored_questions(store))
+        not_saved = sum(p.reply is not None and not p.qid for p in pushes)
+        assert not found.duplicated, "a question was stored twice"
+        assert not found.errors, found.errors
+        assert not found.misfiled, "an acknowledgement named another question's id"
+        acked, lost = [p for p in pushes if p.qid], found.lost
+        before = [p for p in acked if p.phase == "before"]
         median = sorted(p.seconds for p in before)[len(before) // 2]
         with contextlib.suppress(Exception):
             sys.__stdout__.write(
-                f"\n[failover {'WAIT 1' if wait else 'no WAIT'}] {len(load.pushes)} pushes, {len(acked)} "
-                f"acknowledged, {len(lost)} acknowledged but lost, {len(texts)} stored, {not_saved} told to "
-                f"resend, {unanswered} unanswered; promoted "
+                f"\n[failover {'WAIT 1' if wait else 'no WAIT'}] {found.pushes} pushes, {len(acked)} "
+                f"acknowledged, {len(lost)} acknowledged but lost, {found.stored} stored, {not_saved} told to "
+                f"resend, {found.unanswered} unanswered; promoted "
                 f"{promoted:.1f} s after the kill, acknowledging again after {answering:.1f} s; "
                 f"median acknowledged push before the kill {median * 1000:.1f} ms\n")
         if wait:
@@ -301,7 +162,7 @@ def test_failover_under_load_loses_and_repeats_nothing(servers: Servers, config:
 
 def test_held_connection_reconnects_without_using_up_the_pool() -> None:
     """Every claim while Redis is down fails as a connection error, never as an exhausted pool (100)."""
-    store = Store.from_url(f"redis://127.0.0.1:{_free_port()}/0", timeout=0.5)
+    store = Store.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
     try:
         for _ in range(120):
             with pytest.raises(redis.ConnectionError) as caught:
