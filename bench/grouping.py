@@ -6,9 +6,9 @@ Each pair goes through the real path: a leading marker is taken off as the quest
 (`question_body`), `bot.questions.desk.prepare` makes what intake stores (scrubbed copy, norm, compared
 form, sketch, topic), and `group_questions` batches the two rows: the pair is "put together" when they
 come out as one group. Precision: of the pairs put together, how many are truly the same question;
-recall: of the truly same pairs, how many are put together. The direct score (bigram Dice of the
-compared forms, and whether they are opposed) is printed beside each miss, and the grouper before this
-work (Jaccard ≥ 0.6 of the plain norms' bigrams) as the baseline.
+recall: of the truly same pairs, how many are put together. The merge score of the compared forms
+(`bot.questions.similarity`) is printed beside each miss; the same decision without the candidate
+index, and the grouper before (Jaccard ≥ 0.6 of the plain norms' bigrams), are printed for comparison.
 """
 
 from __future__ import annotations
