@@ -33,7 +33,7 @@ def pid(posts: PostService, store: Store) -> str:
     ask(posts, "肾移植后可以吃豆腐吗", "u_a", 0)
     ask(posts, "肾移植后可以吃豆腐吗？", "u_b", 1)
     ask(posts, "术后多久可以开车", "u_c", 2)
-    ask(posts, "术后多久能开车呢", "u_d", 3)
+    ask(posts, "术后多久能骑自行车呢", "u_d", 3)
     ask(posts, "<script>alert('x')</script>]]><b>移植后能养狗吗</b>", "u_e", 4)
     return draft(posts, store)
 
@@ -49,9 +49,8 @@ def test_answer_reject_merge_update_groups_and_questions(posts: PostService, sto
     assert store.question(rejected_q)["status"] == "rejected"  # type: ignore[index]
     assert store.follower(rejected_asker) is None  # nothing left to tell them: the openid is gone
 
-    # The two driving questions are too different to be grouped at intake (bigram similarity 0.4 < 0.6): the
-    # editor merges them, every time.
-    drive_too = g["术后多久能开"]
+    # Driving and cycling are two questions to the grouper; an editor who answers them together merges them.
+    drive_too = g["术后多久能骑"]
     assert drive["q"] == [[drive["q"][0][0], "u_c"]] and drive_too["q"] == [[drive_too["q"][0][0], "u_d"]]
     posts.merge(pid, drive_too["id"], drive["id"])
     moved = drive_too["q"][0][0]

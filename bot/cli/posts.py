@@ -130,6 +130,9 @@ def posts_show(pid: str, max_groups: int) -> None:
         seen = "" if g.get("state") != "open" or is_confirmed(g) else "  (question text not confirmed)"
         click.echo(f"  {g['id']:>6}  {mark:<9} [{g['topic']}] x{g.get('askers', 1)}  "
                    f"{clip(question_text(g), 50)}{seen}")
+        if g.get("state") == "open":
+            for other, score in g.get("suggest", ()):  # unsure merges: `posts merge` if they are one question
+                click.echo(f"          similar to {other} ({score:.2f})")
     if len(view.groups) > max_groups:
         click.echo(f"  ... {len(view.groups) - max_groups} more (--groups N)")
     for e in view.errors:

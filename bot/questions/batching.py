@@ -5,14 +5,14 @@ questions move from the pending queue into the post in atomic chunks. The post s
 until its groups are written, so a run that died half-way is finished by the next one: no question
 is lost or batched twice.
 
-Near-duplicates: questions of one topic whose normalised texts are equal, or whose character-bigram
-sets have a Jaccard similarity of at least `SIMILARITY` with a group's first question. Candidate
-groups come from locality-sensitive keys, every pair of a question's bottom-4 MinHash sketch
-(computed at intake): near-duplicates almost always share two of their four smallest bigram hashes,
-unrelated questions rarely do. Keys shared by very many groups stop being indexed and at most
-`MAX_CANDIDATES` groups are compared per question, so grouping is one pass, never pairwise. The
-price is recall: a near-duplicate that shares no key, or whose match is crowded out, stays a group
-of its own (editors can still merge groups).
+Near-duplicates: questions of one topic whose compared forms (`bot.questions.similarity`, stored at
+intake) are equal, or score at least `SIMILARITY` with a group's first question. Candidate groups come
+from an index on the question's sketch (computed at intake: the 8 smallest hashes of its telling
+features, so near-duplicates share several); keys shared by very many groups stop being indexed and
+at most `MAX_CANDIDATES` groups, those sharing the most keys, are compared per question, so grouping
+is one pass, never pairwise. A question that is not merged but whose best candidate has a plain Dice
+of at least `SUGGEST` is an unsure merge: its group lists that candidate in ``suggest`` for an editor
+(`posts show`: "similar to g3 (0.52)"), who can merge them. Measured by bench/grouping.py.
 """
 
 from __future__ import annotations
@@ -26,18 +26,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import QASchedule, QuestionsConfig
-from bot.questions.desk import bigrams
+from bot.questions.similarity import Features, compared_form, dice, features, similarity
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-SIMILARITY = 0.6
+SIMILARITY = 0.4  # score (bot.questions.similarity) at which a question joins a group
+SUGGEST = 0.5  # plain Dice at which a question not merged is listed as possibly one with it
 MAX_BUCKET = 4  # groups indexed under one LSH key
 MAX_CANDIDATES = 3  # groups compared with one question, at most
 MOVE_CHUNK = 2000  # questions per atomic move: keeps each Lua call short for the webhook's sake
 LOCK_SECONDS = 300
 CATCH_UP = timedelta(hours=24)  # a slot missed (scheduler down) up to this long ago still runs
-_FIELDS = ("asker", "public", "norm", "sketch", "topic", "received")
+_FIELDS = ("asker", "public", "norm", "sketch", "topic", "received", "form")
 
 
 @dataclass(slots=True)
@@ -51,66 +52,101 @@ class Row:
     sketch: str
     topic: str
     received: float
+    form: str = ""  # the compared form stored at intake; computed from `norm` when missing
+
+    def __post_init__(self) -> None:
+        if not self.form:
+            self.form = compared_form(self.norm)
 
 
 @dataclass(slots=True, eq=False)  # compared by identity: groups are dict keys while collecting candidates
 class _Group:
     topic: str
     text: str
-    norm: str
+    form: str
     oldest: float
-    grams: set[str] | None = None  # the first question's bigrams, computed when first compared
+    grams: Features | None = None  # the first question's features, computed when first compared
     questions: list[list[str]] = field(default_factory=list)  # [question id, asker]
+    suggest: list[tuple[_Group, float]] = field(default_factory=list)  # older groups it may be one with
 
-    def similarity(self, grams: set[str]) -> float:
+    def features(self) -> Features:
         if self.grams is None:
-            self.grams = bigrams(self.norm)
-        shared = len(grams & self.grams)
-        return shared / (len(grams) + len(self.grams) - shared or 1)
+            self.grams = features(self.form)
+        return self.grams
 
 
-def _keys(row: Row) -> list[tuple[str, str, str]]:
-    """LSH keys: every pair of the row's sketch hashes, within its topic (near-duplicates share a pair)."""
-    return [(row.topic, a, b) for a, b in itertools.combinations(row.sketch.split(), 2)]
+def _keys(row: Row) -> list[tuple[str, str]]:
+    """Index keys: each hash of the row's sketch, within its topic (near-duplicates share several)."""
+    return [(row.topic, h) for h in row.sketch.split()]
 
 
-def group_questions(rows: Sequence[Row], threshold: float = SIMILARITY) -> list[dict[str, Any]]:
-    """Groups as stored on a post: by topic (topics in order of their oldest question), oldest first."""
+def _best(candidates: list[_Group], row: Row, threshold: float) -> tuple[_Group | None, float, _Group | None, float]:
+    """The best candidate by merge score and by plain Dice (the one to suggest), each with its score."""
+    grams = features(row.form)
+    merge = look = None
+    best = alike = -1.0
+    for g in candidates:
+        plain = dice(grams, g.features())
+        if plain > alike:
+            look, alike = g, plain
+        # The merge score is at most the plain Dice: the guards (regexes) run only where they could matter.
+        if plain >= threshold and plain > best:
+            value = similarity(row.form, g.form, grams, g.features(), at_least=threshold)
+            if value > best:
+                merge, best = g, value
+    return merge, best, look, alike
+
+
+def group_questions(rows: Sequence[Row], threshold: float = SIMILARITY,
+                    suggest: float = SUGGEST) -> list[dict[str, Any]]:
+    """Groups as stored on a post: by topic (topics in order of their oldest question), oldest first.
+
+    A question scoring at least `threshold` with a candidate group joins it; else, when the plain Dice with a
+    candidate is at least `suggest` (an unsure merge), its new group lists that one in ``suggest``.
+    """
     groups: list[_Group] = []
     exact: dict[tuple[str, str], _Group] = {}
-    buckets: dict[tuple[str, str, str], list[_Group]] = {}
+    buckets: dict[tuple[str, str], list[_Group]] = {}
     for row in sorted(rows, key=lambda r: (r.received, int(r.qid))):
-        group = exact.get((row.topic, row.norm))
+        group = exact.get((row.topic, row.form))
         if group is None:
             keys = _keys(row)
             found = [g for k in keys for g in buckets.get(k, ())]
+            unsure: _Group | None = None
+            alike = 0.0
             if found:
                 votes: dict[_Group, int] = {}
                 for g in found:
                     votes[g] = votes.get(g, 0) + 1
                 # Groups sharing the most keys with the question are the likeliest near-duplicates: try those.
                 best = sorted(votes, key=votes.__getitem__, reverse=True) if len(votes) > MAX_CANDIDATES else votes
-                grams = bigrams(row.norm)
-                group = next((g for g in itertools.islice(best, MAX_CANDIDATES) if g.similarity(grams) >= threshold),
-                             None)
+                group, value, unsure, alike = _best(list(itertools.islice(best, MAX_CANDIDATES)), row, threshold)
+                if value < threshold:
+                    group = None
             if group is None:
-                group = _Group(row.topic, row.public, row.norm, row.received)
+                group = _Group(row.topic, row.public, row.form, row.received)
+                if unsure is not None and alike >= suggest:
+                    group.suggest.append((unsure, alike))
                 groups.append(group)
                 for k in keys:
                     bucket = buckets.setdefault(k, [])
                     if len(bucket) < MAX_BUCKET:  # a pair this common says little: stop indexing it
                         bucket.append(group)
-            exact[(row.topic, row.norm)] = group
+            exact[(row.topic, row.form)] = group
         group.questions.append([row.qid, row.asker])
     topics: dict[str, list[_Group]] = {}
     for g in groups:  # already oldest first, so topics come out in order of their oldest question
         topics.setdefault(g.topic, []).append(g)
+    ordered = [g for topic_groups in topics.values() for g in topic_groups]
+    ids = {g: f"g{i}" for i, g in enumerate(ordered, 1)}
     out: list[dict[str, Any]] = []
-    for topic_groups in topics.values():
-        for g in topic_groups:
-            out.append({"id": f"g{len(out) + 1}", "topic": g.topic, "text": g.text, "q": g.questions,
-                        "askers": len({asker for _, asker in g.questions}), "oldest": g.oldest,
-                        "answer": "", "state": "open"})
+    for g in ordered:
+        group_json: dict[str, Any] = {
+            "id": ids[g], "topic": g.topic, "text": g.text, "q": g.questions,
+            "askers": len({asker for _, asker in g.questions}), "oldest": g.oldest, "answer": "", "state": "open"}
+        if g.suggest:
+            group_json["suggest"] = [[ids[other], round(value, 2)] for other, value in g.suggest]
+        out.append(group_json)
     return out
 
 
@@ -172,7 +208,7 @@ def _complete(store: Store, qa: QuestionsConfig, pid: str, title: str) -> tuple[
     collecting = gc.isenabled()
     gc.disable()
     try:
-        rows = [Row(f[0], f[1], f[2], f[3], f[4], f[5], float(f[6] or 0))
+        rows = [Row(f[0], f[1], f[2], f[3], f[4], f[5], float(f[6] or 0), f[7])
                 for f in store.read_post_questions(pid, _FIELDS)]
         groups = group_questions(rows)
         fields = {"title": title, "intro": qa.publishing.intro, "questions": str(len(rows)),

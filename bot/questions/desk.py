@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import bot.metrics as metrics
 from bot.config import ArticleConfig, QASchedule, QuestionsConfig
 from bot.questions.privacy import clip, scrub
+from bot.questions.similarity import compared_form, features
 from bot.rules.normalization import normalize
 from bot.store import Store
 from bot.wechat import messages as m
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 MAX_TEXT_CHARS = 2000  # WeChat caps a text message near this; longer input is cut, not refused
 MIN_BODY_CHARS = 2  # "提问：" followed by one character is not a question
 OTHER_TOPIC = "其他问题"
-SKETCH_SIZE = 4
+SKETCH_SIZE = 8
 _NON_WORD = re.compile(r"[\W_]+")
 _FILLER = re.compile("请问|您好|你好|谢谢|麻烦")
 _PLACEHOLDER = re.compile(r"\[[^\[\]]{1,16}\]")  # what bot.questions.privacy.scrub puts in place of personal data
@@ -71,15 +72,12 @@ def normalize_question(text: str) -> str:
     return _FILLER.sub("", _NON_WORD.sub("", normalize(text)))
 
 
-def bigrams(norm: str) -> set[str]:
-    if len(norm) < 2:
-        return {norm}
-    return {norm[i:i + 2] for i in range(len(norm) - 1)}
-
-
-def sketch(norm: str) -> str:
-    """A bottom-k MinHash sketch of the character bigrams: near-duplicates share some of these hashes."""
-    hashes = sorted({hashlib.blake2b(b.encode(), digest_size=6).hexdigest() for b in bigrams(norm)})
+def sketch(form: str) -> str:
+    """A bottom-k MinHash sketch of the compared form's features: near-duplicates share some of these hashes."""
+    grams = features(form)
+    # Frame-only bigrams (术后, 能吃) are in most questions: hashing them would only crowd the sketch.
+    telling = [g for g, weight in grams.items() if weight >= 1] or list(grams)
+    hashes = sorted({hashlib.blake2b(g.encode(), digest_size=6).hexdigest() for g in telling})
     return " ".join(hashes[:SKETCH_SIZE])
 
 
@@ -148,6 +146,17 @@ class Received:
     due: datetime | None
 
 
+def prepare(body: str, tagger: Tagger) -> dict[str, str]:
+    """What intake stores of a question besides who asked: scrubbed copy, compared form, sketch, tags, topic."""
+    public = clip(scrub(body), MAX_TEXT_CHARS)  # scrub first: a cut could leave half a number unrecognised
+    # Compared and hashed without the personal data (nor the placeholders that replaced it).
+    norm = (normalize_question(_PLACEHOLDER.sub("", public)) or normalize_question(public) or public)[:MAX_TEXT_CHARS]
+    tags = tagger.tags(norm)
+    form = compared_form(norm)
+    return {"public": public, "norm": norm, "form": form, "sketch": sketch(form), "tags": ",".join(tags),
+            "topic": tags[0] if tags else OTHER_TOPIC}
+
+
 class QuestionDesk:
     """Takes questions in from the webhook: one atomic store call, then the acknowledgment text."""
 
@@ -167,19 +176,8 @@ class QuestionDesk:
 
     def receive(self, *, openid: str, asker: str, body: str, text: str, now: datetime) -> Received:
         """Store `body` (the question; `text` is the whole message as received) unless a repeat or over the limit."""
-        public = clip(scrub(body), MAX_TEXT_CHARS)  # scrub first: a cut could leave half a number unrecognised
-        # Compared and hashed without the personal data (nor the placeholders that replaced it).
-        norm = normalize_question(_PLACEHOLDER.sub("", public)) or normalize_question(public) or public
-        tags = self.tagger.tags(norm)
-        fields = {
-            "asker": asker,
-            "text": text[:MAX_TEXT_CHARS],
-            "public": public,
-            "norm": norm[:MAX_TEXT_CHARS],
-            "sketch": sketch(norm),
-            "tags": ",".join(tags),
-            "topic": tags[0] if tags else OTHER_TOPIC,
-        }
+        fields = {"asker": asker, "text": text[:MAX_TEXT_CHARS], **prepare(body, self.tagger)}
+        norm = fields["norm"]
         outcome, qid = self.store.add_question(
             asker, openid if self.qa.notify_askers else "",  # never told: nothing needs the openid
             fields, now=now.timestamp(), day=now.astimezone(self.tz).strftime("%Y%m%d"),

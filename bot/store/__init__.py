@@ -26,7 +26,8 @@ key                                type      what
 {p}q:seq                           string    last question id (INCR)
 {p}q:{id}                          hash      one question: ``asker`` (pseudonym), ``text`` as received (deleted
                                              once published or rejected, or when its asker unsubscribes),
-                                             ``public`` (scrubbed), ``norm``, ``sketch``, ``tags``,
+                                             ``public`` (scrubbed), ``norm``, ``form`` (compared form,
+                                             `bot.questions.similarity`), ``sketch``, ``tags``,
                                              ``topic``, ``received`` (epoch s), ``status`` (new, batched,
                                              answered, published, rejected, merged), ``post``, ``into``,
                                              ``notify`` (``1``: in its asker's ``follower:{asker}:open``;
@@ -50,7 +51,8 @@ key                                type      what
                                              (publishing lease), step results ``cover_media_id``,
                                              ``draft_media_id``, ``publish_id``, ``msg_id``, ``url`` ...
 {p}post:{id}:q                     zset      question ids moved into the post, score = received
-{p}post:{id}:groups                hash      group id -> JSON group (topic, text, questions, answer);
+{p}post:{id}:groups                hash      group id -> JSON group (topic, text, questions, answer,
+                                             ``suggest``: [[group id, score]] unsure merges);
                                              written under ``:tmp:{uuid}`` first, then renamed
 {p}post:{id}:errors                list      JSON WeChat errors (code, meaning, step, at), newest last
 {p}post:{id}:notify                list      ``asker count qid...`` entries still to be told the link (the
