@@ -128,6 +128,8 @@ class QAPublishing:
     intro: str
     disclaimer: str  # the fixed medical disclaimer footer of every reply post
     max_attempts: int  # publish attempts (each after a retryable error) before the post is marked failed
+    lease_seconds: int  # a publisher silent this long is presumed dead and its post resumed by another
+    notify_lease_seconds: int  # an asker claimed this long ago and not acknowledged is told again
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,7 @@ class QuestionsConfig:
     latest_keywords: tuple[str, ...]  # whole messages answered with the latest published reply post
     schedules: tuple[QASchedule, ...]
     publishing: QAPublishing
+    tick_seconds: int  # the scheduler's Q&A tick: due posts, publish-job polls, askers, missed batch slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +417,10 @@ DEFAULT_MARKERS = ("提问", "问：", "问:", "Q:", "q:", "？", "?")
 DEFAULT_COVER = Path(__file__).resolve().parent / "questions" / "assets" / "qa-cover.png"
 DEFAULT_DISCLAIMER = ("免责声明：本文内容仅供健康科普参考，不能替代医生面诊和个体化的诊疗建议。"
                       "请勿据此自行调整免疫抑制剂等药物；如出现发热、尿量减少、移植肾区疼痛等情况，请立即就医。")
+# Production defaults; tests that kill and restart the scheduler shorten them in their config file.
+DEFAULT_LEASE_SECONDS = 600
+DEFAULT_NOTIFY_LEASE_SECONDS = 300
+DEFAULT_TICK_SECONDS = 30
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -501,6 +508,8 @@ def _parse_publishing(qs: _Section) -> QAPublishing:
         intro=pub.string("intro", "感谢大家的提问！以下是本期整理的问题和医生的解答。"),
         disclaimer=pub.string("disclaimer", DEFAULT_DISCLAIMER),
         max_attempts=pub.integer("max_attempts", 5, 1, 20),
+        lease_seconds=pub.integer("lease_seconds", DEFAULT_LEASE_SECONDS, 1, 86400),
+        notify_lease_seconds=pub.integer("notify_lease_seconds", DEFAULT_NOTIFY_LEASE_SECONDS, 1, 86400),
     )
 
 
@@ -517,6 +526,7 @@ def _parse_questions(qs: _Section, account: AccountConfig) -> QuestionsConfig:
         latest_keywords=qs.str_list("latest_keywords") if "latest_keywords" in qs.data else ("答疑", "最新答疑"),
         schedules=_parse_schedules(qs, account.timezone),
         publishing=_parse_publishing(qs),
+        tick_seconds=qs.integer("tick_seconds", DEFAULT_TICK_SECONDS, 1, 3600),
     )
 
 

@@ -44,8 +44,8 @@ def main() -> int:
         sched.add_job(jobs.counted(jobs.qa_batch), schedule.trigger(), args=[posts, bot.ctx.clock],
                       id=f"qa_batch_{schedule.name}",
                       misfire_grace_time=3600)
-    sched.add_job(jobs.counted(jobs.qa_tick), "interval", seconds=jobs.QA_TICK_SECONDS, args=[posts, bot.ctx.clock],
-                  id="qa_tick")
+    sched.add_job(jobs.counted(jobs.qa_tick), "interval", seconds=config.questions.tick_seconds,
+                  args=[posts, bot.ctx.clock], id="qa_tick")
     log = logging.getLogger(__name__)
     sched.start()
     log.info("scheduler started")

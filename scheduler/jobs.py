@@ -71,16 +71,13 @@ def deliver_outbox(store: Store, api: WeChatAPI | None, limit: int = 200, keep: 
     return sent
 
 
-QA_TICK_SECONDS = 30
-
-
 def qa_batch(posts: PostService, clock: Callable[[], datetime]) -> int:
     """A schedule's cron fired: batch pending questions into a draft post, once per slot; returns posts made."""
     return sum(1 for result in posts.run_due(clock()) if result.post)
 
 
 def qa_tick(posts: PostService, clock: Callable[[], datetime]) -> dict[str, int]:
-    """Every QA_TICK_SECONDS: missed batch slots, due posts, publish-job polls and asker notifications."""
+    """Every questions.tick_seconds: missed batch slots, due posts, publish-job polls and asker notifications."""
     try:
         return posts.tick(clock())
     except StoreError as exc:

@@ -50,6 +50,10 @@ def test_environment_overrides_secrets() -> None:
         (("webhook", "dedup_ttl_seconds"), 10, "webhook.dedup_ttl_seconds: must be between 60"),
         (("survey", "url"), "not a url", "survey.url: must be an http(s) URL"),
         (("secret_key",), "short", "secret_key: must be at least 16"),
+        (("questions", "publishing", "lease_seconds"), 0, "questions.publishing.lease_seconds: must be between 1"),
+        (("questions", "publishing", "notify_lease_seconds"), "5m",
+         "questions.publishing.notify_lease_seconds: must be a whole number"),
+        (("questions", "tick_seconds"), 3601, "questions.tick_seconds: must be between 1 and 3600"),
     ],
 )
 def test_errors_name_the_field(path: tuple[str, ...], value: Any, message: str) -> None:
@@ -259,3 +263,12 @@ def test_console_defaults_and_the_admin_password_from_the_environment_only() -> 
     assert config.console.admin_password == "Transplant-Admin-2026"
     assert "Transplant-Admin-2026" not in repr(config)
     assert parse_config(sample(), {}).console.admin_password == ""
+
+
+def test_leases_and_the_tick_keep_their_production_defaults_when_absent() -> None:
+    data = sample()
+    del data["questions"]["publishing"]["lease_seconds"], data["questions"]["publishing"]["notify_lease_seconds"]
+    del data["questions"]["tick_seconds"]
+    config = parse_config(data, {})
+    assert (config.questions.publishing.lease_seconds, config.questions.publishing.notify_lease_seconds,
+            config.questions.tick_seconds) == (600, 300, 30)

@@ -22,7 +22,7 @@ from bot.fake_wechat import (
     FakeWeChatState,
     create_fake_app,
 )
-from tests.conftest import Served
+from tests.conftest import Served, wait_for
 
 APPID = "wxfake0000000000"
 SECRET = "fake-secret"
@@ -399,6 +399,19 @@ def test_fault_delay_times_out_client_then_release(server: FakeWeChatServer) -> 
     (held,) = server.state.wait_calls(1, "/cgi-bin/draft/add")
     assert held.fault == "delay" and held.errcode == 44003
     assert post(server, "draft/add", token, {"articles": []})["errcode"] == 44003  # no delay any more
+
+
+def test_held_requests_are_listed_until_released(server: FakeWeChatServer) -> None:
+    token = get_token(server)
+    server.state.inject("/cgi-bin/draft/add", delay=30)
+    caller = threading.Thread(target=post, args=(server, "draft/add", token, {"articles": []}))
+    caller.start()
+    wait_for(lambda: requests.get(server.url + "/_fake/held", timeout=5).json()["held"] == {"/cgi-bin/draft/add": 1})
+    assert server.state.calls("/cgi-bin/draft/add") == []  # arrived, not yet acted on
+    server.state.release_delays()
+    caller.join()
+    assert requests.get(server.url + "/_fake/held", timeout=5).json() == {"held": {}}
+    assert len(server.state.calls("/cgi-bin/draft/add")) == 1
 
 
 def test_stop_releases_a_held_request(server: FakeWeChatServer) -> None:

@@ -79,6 +79,10 @@ def create_fake_app(state: FakeWeChatState) -> flask.Flask:
         calls = state.calls(flask.request.args.get("path"), int(since))
         return _json_response({"calls": [dataclasses.asdict(c) for c in calls]})
 
+    @app.get("/_fake/held")
+    def fake_held() -> flask.Response:
+        return _json_response({"held": state.held()})
+
     @app.post("/_fake/inject")
     def fake_inject() -> flask.Response:
         body = flask.request.get_json(silent=True)

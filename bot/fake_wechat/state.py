@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ class FakeWeChatState:
         self._webhook = Webhook(self._changed, seq, self._tokens.account_for)
         self.set_webhook(webhook_url, webhook_token, webhook_aes_key)
         self._faults = Faults()
+        self._held: Counter[str] = Counter()  # paths of requests waiting on a delay fault right now
         self._calls = CallLog(seq)
         self._materials = Materials()
         self._publishing = Publishing(
@@ -142,7 +144,8 @@ class FakeWeChatState:
         """Queue a fault for `path` (exact /cgi-bin/... path or "*"); faults are consumed in order.
 
         errcode[/errmsg]: answer that error; http_status: answer a non-JSON 4xx/5xx; delay: wait that many
-        seconds first (released early by reset/release_delays/stop; may combine with errcode or http_status);
+        seconds first (released early by reset/release_delays/stop; may combine with errcode or http_status;
+        `held` lists the requests waiting);
         publish_status[/fail_idx]: the next submitted publish job ends in that state. times=-1: forever.
         """
         fault = make_fault(
@@ -183,6 +186,11 @@ class FakeWeChatState:
         """Make every issued token expired (next use answers 42001)."""
         with self._lock:
             self._tokens.expire_all()
+
+    def held(self) -> dict[str, int]:
+        """Requests now waiting on a delay fault, by path: they arrived and WeChat has not acted on them yet."""
+        with self._lock:
+            return {path: n for path, n in self._held.items() if n}
 
     def calls(self, path: str | None = None, since: int = 0) -> list[RecordedCall]:
         """Recorded API calls (optionally for one path, or with seq > `since`), oldest first."""
@@ -279,7 +287,13 @@ class FakeWeChatState:
         with self._lock:
             fault, release = self._faults.take(req.path), self._faults.release_event
         if fault is not None and fault.delay:
-            release.wait(fault.delay)
+            with self._lock:
+                self._held[req.path] += 1
+            try:
+                release.wait(fault.delay)
+            finally:
+                with self._lock:
+                    self._held[req.path] -= 1
         with self._lock:
             appid: str | None = None
             if fault is not None and fault.http_status is not None:

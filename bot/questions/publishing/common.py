@@ -7,19 +7,19 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from bot.config import Config, QAPublishing
+from bot.config import DEFAULT_LEASE_SECONDS, DEFAULT_NOTIFY_LEASE_SECONDS, Config, QAPublishing
 from bot.questions.post_states import move_post
 from bot.store import Store
 from bot.wechat.api import MEANINGS, WeChatAPI
 
-LEASE_SECONDS = 600.0  # a publisher silent this long is presumed dead; its post is resumed
+LEASE_SECONDS = float(DEFAULT_LEASE_SECONDS)  # default of questions.publishing.lease_seconds
 RETRY_SECONDS = 60.0  # first retry after a retryable error; doubles per attempt, at most an hour
 POLL_DELAYS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600)  # freepublish/get: 100 calls a day for the account
 MAX_POLLS = 30  # about a day of polls (the last ones an hour apart); a job still unsettled then needs a person
 REPLY_WINDOW = 48 * 3600 - 600  # customer-service messages: 48 h after the follower's last message
 REFUSED = frozenset({45015, 45047})  # outside the window / quota used: keep the link for their next reply
 GONE = frozenset({43004, 40003, 50005})  # not following / invalid openid: nobody to give the link to
-NOTIFY_LEASE = 300.0  # an asker claimed this long ago and not acknowledged (teller died) is told again
+NOTIFY_LEASE = float(DEFAULT_NOTIFY_LEASE_SECONDS)  # default of questions.publishing.notify_lease_seconds
 MASS_WAIT = 24 * 3600.0  # a mass send whose MASSSENDJOBFINISH never came is settled as sent after this
 FINAL_FAILURES = frozenset({"2", "3", "4"})  # publish job failed: its draft is used up, a new attempt may start
 INVALID_MEDIA = 40007

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from bot.config import Config
 from bot.questions.publishing.common import (
-    LEASE_SECONDS,
     MAX_POLLS,
     POLL_DELAYS,
     PUBLISH_STATUS,
@@ -55,7 +54,7 @@ class JobTracking(Step):
         if not post or post.get("status") != "publishing" or not post.get("publish_id") or self.api is None:
             return False
         owner = uuid.uuid4().hex
-        lease = ts(now) + LEASE_SECONDS
+        lease = ts(now) + self.pub.lease_seconds
         if not self.move(pid, ("publishing",), "publishing", now=now, score=lease,
                          fields={"owner": owner, "lease_until": repr(lease)}):
             return False  # another process polls it (or publishes it) right now

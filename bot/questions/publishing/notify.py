@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot.config import Config
-from bot.questions.publishing.common import GONE, NOTIFY_LEASE, REFUSED, REPLY_WINDOW, Step, ts
+from bot.questions.publishing.common import GONE, REFUSED, REPLY_WINDOW, Step, ts
 from bot.questions.render import clip, is_answered
 from bot.store import Store
 from bot.wechat import messages as m
@@ -42,14 +42,14 @@ class Notifying(Step):
         while limit is None or handled < limit:
             # Each claim is stamped with the time it is made, not the tick's start: a long round of sends
             # must not look abandoned to another scheduler, which would tell the same askers again.
-            item = self.store.claim_notification(pid, stamp(), NOTIFY_LEASE)
+            item = self.store.claim_notification(pid, stamp(), self.pub.notify_lease_seconds)
             if item is None:
                 break
             entry, asker, _ = item
             if can_tell and self._tell(pid, post, asker, now) == "retry":
                 self.store.requeue_notification(pid, entry)
                 break  # WeChat is struggling: the rest on a later tick
-            # At least once: if this process dies before the ack, the claim is re-driven after NOTIFY_LEASE and
+            # At least once: if this process dies before the ack, the claim is re-driven after notify_lease_seconds and
             # this asker may get the link twice, which is better than never.
             self.store.ack_notification(pid, entry)
             handled += 1

@@ -11,7 +11,6 @@ from datetime import datetime
 
 from bot.config import Config
 from bot.questions.publishing.common import (
-    LEASE_SECONDS,
     MASS_WAIT,
     NO_API,
     POLL_DELAYS,
@@ -78,7 +77,7 @@ class Publisher(Step):
         """Claim a due post (or one whose publisher died) and run its remaining steps; False if not ours."""
         now = now or self.clock()
         owner = uuid.uuid4().hex
-        lease = ts(now) + LEASE_SECONDS
+        lease = ts(now) + self.pub.lease_seconds
         if not self.move(pid, ("scheduled", "publishing"), "publishing", now=now, score=lease,
                          fields={"owner": owner, "lease_until": repr(lease)}):
             return False
