@@ -321,3 +321,33 @@ def self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Pa
     key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return cert_file, key_file
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Any]:
+    """Redis servers (primary, replicas, a Sentinel) of the test's own, on free loopback ports, stopped after."""
+    from tests.load import Servers, binaries
+
+    server, sentinel_cmd = binaries()
+    found = Servers(tmp_path, server, sentinel_cmd)
+    try:
+        yield found
+    finally:
+        found.stop()
+
+
+@contextlib.contextmanager
+def volatile_redis(directory: Path) -> Iterator[str]:
+    """An embedded Redis that keeps nothing on disk and may evict keys (what production must refuse); its URL."""
+    import redis
+
+    server = EmbeddedRedis(directory)
+    try:
+        client = redis.Redis.from_url(server.url)
+        client.config_set("appendonly", "no")
+        client.config_set("save", "")
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        client.close()
+        yield server.url
+    finally:
+        server.close()

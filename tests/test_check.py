@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import requests
 import yaml
 from werkzeug.serving import make_server
@@ -22,7 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from bot.checks import run_checks
 from bot.store import EmbeddedRedis, Store
-from tests.conftest import APP_SECRET, ROOT, self_signed_cert
+from tests.conftest import APP_SECRET, ROOT, self_signed_cert, volatile_redis
 
 
 @pytest.fixture
@@ -83,16 +82,8 @@ def test_a_wrong_app_secret_fails_with_wechats_meaning_and_the_fix(durable: str,
 
 
 def test_a_redis_that_could_lose_questions_fails(tmp_path: Path) -> None:
-    server = EmbeddedRedis(tmp_path / "volatile")
-    try:
-        client = redis.Redis.from_url(server.url)
-        client.config_set("appendonly", "no")
-        client.config_set("save", "")
-        client.config_set("maxmemory-policy", "allkeys-lru")
-        client.close()
-        found = lines(check(clean_env(REDIS_URL=server.url)).stdout)
-    finally:
-        server.close()
+    with volatile_redis(tmp_path / "volatile") as url:
+        found = lines(check(clean_env(REDIS_URL=url)).stdout)
     assert found["redis"].startswith("✘") and "keeps nothing on disk" in found["redis"]
     assert "maxmemory-policy is allkeys-lru" in found["redis"]
 

@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,14 +22,9 @@ from bot.config import load_config
 from bot.store import Store
 from bot.wechat.simulator import Account, message_xml, read_reply, signed_request
 from tests.conftest import ROOT, gunicorn, self_signed_cert, service_env, wait_for
+from tests.load import free_port
 
 DEPLOY = ROOT / "deploy"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rewritten(path: Path, replacements: dict[str, str]) -> str:

@@ -11,8 +11,6 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,19 +22,10 @@ from bot.web.intake import BUSY_REPLY
 from bot.wechat.load import Load, Push, stored_questions, tally
 from handlers.questions import NOT_SAVED
 from tests.conftest import gunicorn, gunicorn_process, service_env, wait_for
-from tests.load import Servers, account, binaries
+from tests.load import Servers, account
 
 MIX = (0.6, 0.25, 0.15)  # questions, keywords, events
 
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    server, sentinel_cmd = binaries()
-    found = Servers(tmp_path, server, sentinel_cmd)
-    try:
-        yield found
-    finally:
-        found.stop()
 
 
 def _seen(push: Push) -> tuple[Any, ...]:

@@ -8,13 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import redis
 import requests
 import yaml
 
-from bot.store import EmbeddedRedis, Store
+from bot.store import Store
 from bot.wechat.simulator import Account, message_xml, read_reply, signed_request
-from tests.conftest import ROOT, gunicorn, service_env
+from tests.conftest import ROOT, gunicorn, service_env, volatile_redis
 from tests.test_config import OWN
 
 SAMPLE_WITH_A_SECRET = {"WECHAT_APP_SECRET": "s3cret", "WECHAT_APP_ID": "wx1a2b3c4d5e6f7a8b"}
@@ -82,19 +81,11 @@ def test_production_with_the_accounts_own_secrets_serves_encrypted_pushes_only(
 
 
 def test_production_refuses_a_redis_that_keeps_nothing_on_disk(store: Store, fake_wechat: Any, tmp_path: Any) -> None:
-    server = EmbeddedRedis(tmp_path / "volatile")
-    try:
-        client = redis.Redis.from_url(server.url)
-        client.config_set("appendonly", "no")
-        client.config_set("save", "")
-        client.config_set("maxmemory-policy", "allkeys-lru")
+    with volatile_redis(tmp_path / "volatile") as url:
         cfg = production_config(tmp_path)
-        env = service_env(server.url, store, fake_wechat, **OWN, BOT_ENV="production", BOT_CONFIG=str(cfg))
+        env = service_env(url, store, fake_wechat, **OWN, BOT_ENV="production", BOT_CONFIG=str(cfg))
         for args, code in ((["-m", "bot", "run"], 1), (["-m", "scheduler"], 2)):
             done = run(args, env)
             out = done.stdout + done.stderr
             assert done.returncode == code and "Traceback" not in out, (args, out)
             assert "REDIS_URL: the server keeps nothing on disk" in out and "REDIS_URL: maxmemory-policy is allkeys-lru" in out
-        client.close()
-    finally:
-        server.close()

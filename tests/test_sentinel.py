@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from bot.store import RedisURLError, Store, delete_prefix
 from bot.store.connection import ReplicaWait, SentinelURL, connect, parse_sentinel_url
 from bot.wechat.load import Load, stored_questions, tally
 from tests.conftest import gunicorn, service_env, wait_for
-from tests.load import Servers, account, binaries, free_port
+from tests.load import Servers, account, free_port
 
 # -- the URL ---------------------------------------------------------------------------------------------
 
@@ -80,15 +79,6 @@ def test_check_names_a_bad_sentinel_url(tmp_path: Path) -> None:
 
 # -- a real failover -------------------------------------------------------------------------------------
 
-
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[Servers]:
-    server, sentinel_cmd = binaries()
-    found = Servers(tmp_path, server, sentinel_cmd)
-    try:
-        yield found
-    finally:
-        found.stop()
 
 
 def _master(sentinel: redis.Redis, service: str) -> int:
