@@ -351,3 +351,42 @@ def volatile_redis(directory: Path) -> Iterator[str]:
         yield server.url
     finally:
         server.close()
+
+
+# -- the console (issue 11) ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def console_users(store: Store, config: Config) -> Any:
+    """An admin and an editor with a known password (tests/console.py)."""
+    from tests.console import make_users
+
+    return make_users(store, config)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (installed by .ci/system-packages)."""
+    from tests.console import CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium fonts-noto-cjk (make test does, as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) at desktop width; `page.set_viewport_size` for a phone."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    pg.console_errors = errors  # a CSP violation shows here: tests may assert it stays empty
+    yield pg
+    context.close()

@@ -1,4 +1,4 @@
-"""The Flask side: the `/wechat` webhook over the push intake, the tracked survey links, `/metrics`."""
+"""The Flask side: the `/wechat` webhook over the push intake, the tracked survey links, `/metrics`, the console."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the web layer's blueprints."""
-    from bot.web import links, metrics, webhook
+    from bot.web import console, links, metrics, webhook
 
     app.register_blueprint(webhook.bp)
     app.register_blueprint(links.bp)
     app.register_blueprint(metrics.bp)
+    console.init_app(app)

@@ -1,0 +1,161 @@
+"""The console's log-in, sessions, CSRF and roles, through the Flask client, real HTTP and a real browser."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from flask.testing import FlaskClient
+
+from bot import create_app
+from bot.config import Config
+from bot.store import Store
+from tests.console import ADMIN, EDITOR, PASSWORD, browser_login, csrf_token, http_login
+
+
+def _login(client: FlaskClient, name: str, password: str = PASSWORD, next_url: str = "") -> Any:
+    token = csrf_token(client.get("/console/login").text)
+    path = "/console/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(path, data={"name": name, "password": password, "csrf_token": token})
+
+
+def test_pages_send_strangers_to_the_login_page(client: FlaskClient) -> None:
+    resp = client.get("/console/")
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/console/login?next=/console/")
+
+
+def test_login_page_is_chinese_with_a_strict_policy(client: FlaskClient) -> None:
+    resp = client.get("/console/login")
+    assert resp.status_code == 200 and "登录" in resp.text
+    csp = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert resp.headers["Cache-Control"] == "no-store"
+
+
+def test_wrong_password_is_refused_in_chinese_without_saying_which(client: FlaskClient, console_users: Any) -> None:
+    wrong = _login(client, ADMIN, "not-the-password")
+    unknown = _login(client, "nobody-here", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "用户名或密码错误" in wrong.text and "用户名或密码错误" in unknown.text
+    assert "wxbot-session" not in wrong.headers.get("Set-Cookie", "")
+
+
+def test_login_sets_a_fresh_httponly_lax_session_cookie(client: FlaskClient, console_users: Any) -> None:
+    first = _login(client, ADMIN)
+    assert first.status_code == 303 and first.headers["Location"] == "/console/"
+    cookie = next(c for c in first.headers.getlist("Set-Cookie") if c.startswith("wxbot-session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    second = _login(client, ADMIN)
+    again = next(c for c in second.headers.getlist("Set-Cookie") if c.startswith("wxbot-session="))
+    assert cookie.split(";")[0] != again.split(";")[0]  # a new id at every log-in
+    assert client.get("/console/").status_code == 200
+
+
+def test_login_goes_back_only_to_a_page_of_this_site(client: FlaskClient, console_users: Any) -> None:
+    assert _login(client, ADMIN, next_url="https://evil.example/").headers["Location"] == "/console/"
+    assert _login(client, ADMIN, next_url="//evil.example/x").headers["Location"] == "/console/"
+    assert _login(client, ADMIN, next_url="/console/password").headers["Location"] == "/console/password"
+
+
+def test_https_base_url_makes_the_cookie_host_only_and_secure(config: Config, store: Store, console_users: Any) -> None:
+    cfg = replace(config, account=replace(config.account, public_base_url="https://bot.example.org"))
+    app = create_app({"TESTING": True}, config=cfg, store=store)
+    try:
+        client = app.test_client()
+        resp = _login(client, ADMIN)
+        cookie = next(c for c in resp.headers.getlist("Set-Cookie") if "-session=" in c)
+        assert cookie.startswith("__Host-wxbot-session=") and "Secure" in cookie and "Domain" not in cookie
+    finally:
+        app.extensions["wxbot"].close()
+
+
+def test_a_form_without_the_csrf_token_is_refused_and_changes_nothing(client: FlaskClient, console_users: Any) -> None:
+    resp = client.post("/console/login", data={"name": ADMIN, "password": PASSWORD})
+    assert resp.status_code == 400 and "CSRF" in resp.text
+    assert client.get("/console/").status_code == 302  # not logged in
+
+
+def test_logout_ends_the_session_on_the_server(client: FlaskClient, console_users: Any) -> None:
+    _login(client, ADMIN)
+    cookie = client.get_cookie("wxbot-session")
+    assert cookie is not None
+    home = client.get("/console/")
+    resp = client.post("/console/logout", data={"csrf_token": csrf_token(home.text)})
+    assert resp.status_code == 303
+    replay = client.application.test_client()
+    replay.set_cookie("wxbot-session", cookie.value)  # the old cookie, kept by an attacker
+    assert replay.get("/console/").status_code == 302
+    assert replay.get("/api/me").status_code == 401
+
+
+def test_disabling_a_user_ends_their_sessions(client: FlaskClient, console_users: Any) -> None:
+    _login(client, EDITOR)
+    assert client.get("/api/me").json["name"] == EDITOR
+    console_users.users.disable(EDITOR, actor="test")
+    resp = client.get("/api/me")
+    assert resp.status_code == 401 and resp.json["error"]["code"] == "unauthorized"
+
+
+def test_changing_the_password_needs_the_current_one(client: FlaskClient, console_users: Any) -> None:
+    _login(client, EDITOR)
+    page = client.get("/console/password")
+    bad = client.post("/console/password", data={"current": "wrong-one-xx", "new": "new-secret-2026",
+                                                 "again": "new-secret-2026", "csrf_token": csrf_token(page.text)})
+    assert "用户名或密码错误" in bad.text
+    weak = client.post("/console/password", data={"current": PASSWORD, "new": "password", "again": "password",
+                                                  "csrf_token": csrf_token(page.text)})
+    assert "密码" in weak.text and weak.status_code == 200
+    ok = client.post("/console/password", data={"current": PASSWORD, "new": "new-secret-2026",
+                                                "again": "new-secret-2026", "csrf_token": csrf_token(page.text)})
+    assert ok.status_code == 303
+    assert client.get("/api/me").status_code == 401  # every session ended, this one too
+    assert _login(client, EDITOR, "new-secret-2026").status_code == 303
+
+
+def test_api_errors_are_json_for_unknown_paths_and_methods(client: FlaskClient) -> None:
+    for resp in (client.get("/api/no-such-thing"), client.delete("/api/me"), client.get("/api/me")):
+        assert resp.is_json and set(resp.json["error"]) == {"code", "message", "field"}
+    assert client.get("/api/no-such-thing").status_code == 404
+    assert client.delete("/api/me").status_code == 405
+    assert client.get("/api/me").status_code == 401
+
+
+def test_bearer_tokens_authenticate_and_revoked_ones_do_not(app: Flask, console_users: Any) -> None:
+    token = console_users.users.issue_token(EDITOR, actor="test")
+    client = app.test_client()
+    me = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.json == {"name": EDITOR, "role": "editor", "via": "token"}
+    console_users.users.revoke_token(EDITOR, actor="test")
+    gone = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert gone.status_code == 401 and "revoked" in gone.json["error"]["message"]
+    assert client.get("/api/me", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_openapi_document_lists_the_declared_operations(client: FlaskClient) -> None:
+    doc = client.get("/api/openapi.json").json
+    assert doc["openapi"].startswith("3.")
+    assert doc["paths"]["/api/me"]["get"]["operationId"] == "me"
+
+
+def test_sessions_and_csrf_over_real_http(live_server: str, console_users: Any) -> None:
+    session = http_login(live_server, ADMIN)
+    assert session.get(f"{live_server}/api/me", timeout=10).json()["via"] == "session"
+    stranger = requests.post(f"{live_server}/console/logout", cookies=session.cookies, timeout=10,
+                             allow_redirects=False)  # a cross-site form: the cookie without the token
+    assert stranger.status_code == 400
+    assert session.get(f"{live_server}/api/me", timeout=10).status_code == 200  # still logged in
+
+
+@pytest.mark.browser
+def test_a_person_logs_in_and_out_in_chromium(live_server: str, console_users: Any, page: Any) -> None:
+    browser_login(page, live_server, ADMIN)
+    assert "admin1" in page.inner_text("header")
+    page.click("text=退出")
+    page.wait_for_url("**/console/login")
+    page.goto(f"{live_server}/console/")
+    assert "/console/login" in page.url
+    assert page.console_errors == []  # nothing refused by the Content-Security-Policy
