@@ -159,3 +159,24 @@ def test_a_person_logs_in_and_out_in_chromium(live_server: str, console_users: A
     page.goto(f"{live_server}/console/")
     assert "/console/login" in page.url
     assert page.console_errors == []  # nothing refused by the Content-Security-Policy
+
+
+@pytest.mark.parametrize("field, age", [("seen", "idle"), ("created", "absolute")])
+def test_an_expired_session_is_refused_over_real_http(live_server: str, console_users: Any, store: Store,
+                                                      config: Config, field: str, age: str) -> None:
+    """Idle too long, or logged in too long ago: the server's clock ends it (the Redis TTL only tidies)."""
+    import hashlib
+    import time
+
+    session = http_login(live_server, EDITOR)
+    assert session.get(f"{live_server}/api/me", timeout=10).status_code == 200
+    cookie = session.cookies["wxbot-session"]
+    key = store.key("session", hashlib.sha256(cookie.encode()).hexdigest())
+    lifetime = (config.console.session_idle_minutes * 60 if age == "idle"
+                else config.console.session_max_hours * 3600)
+    store.redis.hset(key, field, repr(time.time() - lifetime - 5))  # as if that long had passed
+    resp = session.get(f"{live_server}/api/me", timeout=10)
+    assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthorized"
+    page = session.get(f"{live_server}/console/", timeout=10, allow_redirects=False)
+    assert page.status_code == 302 and "/console/login" in page.headers["Location"]
+    assert not store.redis.exists(key)
