@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 
-.PHONY: run test lint bench install system-packages clean
+.PHONY: run test lint bench screenshots install system-packages clean
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(DEV)
 ## Benchmarks (figures go in the README).
 bench: $(DEV)
 	bash bench/run.sh
+
+## Screenshots of the console (desktop and phone) into docs/screenshots/, from demo data of its own.
+screenshots: $(DEV) system-packages
+	$(PY) docs/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
