@@ -172,6 +172,7 @@ class ConsoleConfig:
     argon2_time_cost: int  # argon2id parameters; hashes made with others are redone at the next log-in
     argon2_memory_kib: int
     argon2_parallelism: int
+    trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For (deploy/nginx: 1); 0 = none
     admin_password: str = field(default="", repr=False)  # BOT_ADMIN_PASSWORD: the first admin on an empty store
 
 
@@ -546,6 +547,7 @@ def _parse_console(cs: _Section, env: Mapping[str, str]) -> ConsoleConfig:
         argon2_time_cost=cs.integer("argon2_time_cost", d.argon2_time_cost, 1, 20),
         argon2_memory_kib=cs.integer("argon2_memory_kib", d.argon2_memory_kib, 1024, 4 * 1024 * 1024),
         argon2_parallelism=cs.integer("argon2_parallelism", d.argon2_parallelism, 1, 16),
+        trusted_proxies=cs.integer("trusted_proxies", d.trusted_proxies, 0, 5),
         admin_password=env.get("BOT_ADMIN_PASSWORD", ""),
     )
     if console.session_max_hours * 60 < console.session_idle_minutes:

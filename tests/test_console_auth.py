@@ -180,3 +180,23 @@ def test_an_expired_session_is_refused_over_real_http(live_server: str, console_
     page = session.get(f"{live_server}/console/", timeout=10, allow_redirects=False)
     assert page.status_code == 302 and "/console/login" in page.headers["Location"]
     assert not store.redis.exists(key)
+
+
+@pytest.mark.parametrize("proxies, seen", [(0, "127.0.0.1"), (1, "203.0.113.5")])
+def test_the_login_throttle_counts_the_client_behind_a_trusted_proxy(
+        config: Config, store: Store, console_users: Any, caplog: pytest.LogCaptureFixture, proxies: int,
+        seen: str) -> None:
+    """Behind nginx every client would share its address; without a proxy the header is a client's word."""
+    from bot.accounts.throttle import address_pseudonym
+
+    cfg = replace(config, console=replace(config.console, trusted_proxies=proxies))
+    app = create_app({"TESTING": True}, config=cfg, store=store)
+    try:
+        client = app.test_client()
+        token = csrf_token(client.get("/console/login").text)
+        with caplog.at_level("WARNING", logger="bot.accounts.throttle"):
+            client.post("/console/login", data={"name": ADMIN, "password": "wrong-password", "csrf_token": token},
+                        headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.5"})
+        assert f"from {address_pseudonym(cfg.secret_key, seen)}" in caplog.text
+    finally:
+        app.extensions["wxbot"].close()

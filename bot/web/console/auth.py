@@ -46,6 +46,13 @@ def secure_cookies(cfg: Config) -> bool:
 
 
 def client_address() -> str:
+    """The client's address for the log-in throttle: behind `console.trusted_proxies` proxies, the one the
+    outermost of them saw (X-Forwarded-For, counted from the right, so a client cannot choose it)."""
+    hops = config().console.trusted_proxies
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        if len(forwarded) >= hops and forwarded[-hops]:
+            return forwarded[-hops][:64]
     return request.remote_addr or "unknown"
 
 
