@@ -200,3 +200,48 @@ def test_the_login_throttle_counts_the_client_behind_a_trusted_proxy(
         assert f"from {address_pseudonym(cfg.secret_key, seen)}" in caplog.text
     finally:
         app.extensions["wxbot"].close()
+
+
+def test_make_run_on_a_fresh_store_prints_a_first_admin_who_can_log_in(redis_url: str, store: Store) -> None:
+    """`python -m bot run` in development: the console's address and a one-off admin password on the terminal."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.load import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WECHAT_", "BOT_"))}
+    env.update(REDIS_URL=redis_url, BOT_REDIS_PREFIX=store.prefix, BOT_CONFIG=str(ROOT / "config.yaml"),
+               PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--port", str(port), "--workers", "1"], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        console = ""
+        for line in proc.stdout:  # the banner comes before any child has started
+            if line.startswith("Console:"):
+                console = line
+                break
+        found = re.search(r"first admin: admin / (\S+);", console)
+        assert found, console
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        from tests.conftest import wait_for
+
+        wait_for(up, timeout=30)
+        wait_for(lambda: store.user_names(), timeout=30)  # the first worker creates it as it starts
+        session = http_login(url, "admin", found.group(1))
+        assert session.get(f"{url}/api/me", timeout=10).json()["role"] == "admin"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)  # drains the pipe, so no child blocks writing its logs

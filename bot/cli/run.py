@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -34,6 +35,16 @@ def _mode_line(config: Config, env: Mapping[str, str]) -> str:
     api = f"the WeChat API at {env['WECHAT_API_BASE_URL']}" if env.get("WECHAT_API_BASE_URL") else "our fake WeChat API"
     redis = "Redis at $REDIS_URL" if env.get("REDIS_URL") else "embedded Redis"
     return f"Development mode (not for production; the sample config's secrets are accepted): {api}, {redis}."
+
+
+def _has_users(url: str) -> bool:
+    from bot.store import Store
+
+    store = Store.from_url(url)
+    try:
+        return bool(store.user_names())
+    finally:
+        store.close()
 
 
 def _check_redis(config: Config, url: str) -> None:
@@ -83,6 +94,11 @@ def run_command(host: str, port: int, workers: int) -> None:
 
         for finding in run_checks(env, lambda: Store.from_url(env["REDIS_URL"])):
             click.echo("  " + finding.line().replace("\n", "\n  "))
+    console = f"Console: http://{host}:{port}/console/"
+    if config.mode == "development" and not env.get("BOT_ADMIN_PASSWORD") and not _has_users(env["REDIS_URL"]):
+        # A fresh machine has no console user yet: a first admin with a one-off password, shown here only.
+        env["BOT_ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
+        console += f" (first admin: admin / {env['BOT_ADMIN_PASSWORD']}; development only, change it)"
     if config.mode == "development" and not env.get("WECHAT_API_BASE_URL"):
         fake_port = _free_port()
         env["WECHAT_API_BASE_URL"] = f"http://127.0.0.1:{fake_port}"
@@ -105,6 +121,7 @@ def run_command(host: str, port: int, workers: int) -> None:
         env=env))
     children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env))
     click.echo(f"Serving http://{host}:{port}/wechat ({workers} workers). " + "; ".join(notes) + ".")
+    click.echo(console)
     click.echo("Try it: python -m bot simulate 问卷    (Ctrl-C stops everything)")
 
     class Stop(Exception):
