@@ -385,20 +385,45 @@ def unanswered(who: Caller) -> str:
 class WindowModel(BaseModel):
     """When a rule may fire: instants in [start, end) and/or daily local hours."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "anyOf": [{"required": ["start"]}, {"required": ["end"]}, {"required": ["hours"]}]})
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
     hours: Annotated[StrictStr, Field(pattern=HOURS_PATTERN)] | None = None
     timezone: StrictStr = DEFAULT_TIMEZONE
 
 
-class AnswerModel(BaseModel):
-    """What the rule sends: an article card (article_id), the survey, one of `texts`, or the help list."""
+class TextAnswer(BaseModel):
+    """One of `texts`, picked at random."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["article", "survey", "text", "help"]
-    article_id: StrictStr | None = None
-    texts: list[Annotated[StrictStr, Field(min_length=1, max_length=2047)]] = Field(default_factory=list)
+    kind: Literal["text"]
+    texts: list[Annotated[StrictStr, Field(min_length=1, max_length=2047)]] = Field(min_length=1)
+
+
+class ArticleAnswer(BaseModel):
+    """The card of a configured article (`article_id` as in config.yaml's articles)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["article"]
+    article_id: Annotated[StrictStr, Field(min_length=1)]
+
+
+class SurveyAnswer(BaseModel):
+    """The survey's tracked link."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["survey"]
+
+
+class HelpAnswer(BaseModel):
+    """The topic list generated from the rules."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["help"]
+
+
+AnswerModel = Annotated[TextAnswer | ArticleAnswer | SurveyAnswer | HelpAnswer, Field(discriminator="kind")]
 
 
 def _default_inputs() -> list[InputName]:
@@ -413,7 +438,8 @@ class RuleModel(BaseModel):
     name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     urgent: StrictBool = False
     match: Literal["exact", "contains", "prefix", "regex"] = "contains"
-    keywords: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] = Field(max_length=1000)
+    keywords: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=1000, description='a subscribe-only rule that answers every subscribe: ["*"]')
     priority: StrictInt = 0
     enabled: StrictBool = True
     window: WindowModel | None = None
@@ -421,13 +447,16 @@ class RuleModel(BaseModel):
     answer: AnswerModel
 
     def to_doc(self) -> dict[str, Any]:
-        doc = self.model_dump(mode="json", exclude_none=True)
-        if not doc["answer"].get("texts"):
-            doc["answer"].pop("texts", None)
-        return doc
+        return self.model_dump(mode="json", exclude_none=True)
 
 
-class RuleStats(RuleModel):
+class RuleOut(RuleModel):
+    """A saved rule (a subscribe-only rule may have no keywords: it answers every subscribe)."""
+
+    keywords: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] = Field(max_length=1000)
+
+
+class RuleStats(RuleOut):
     hits_today: int
     hits_7d: int
 
@@ -439,7 +468,7 @@ class RuleList(BaseModel):
 
 class RuleDoc(BaseModel):
     version: int
-    rule: RuleModel
+    rule: RuleOut
 
 
 class ExpectedVersion(BaseModel):
@@ -525,13 +554,13 @@ def rules_create(caller: Caller, body: RuleModel, query: ExpectedVersion) -> Rul
         version = _rules().save_rule(body.to_doc(), expected_version=query.version, actor=caller.user.name)
     except RuleError as exc:
         raise _rule_api_error(exc) from None
-    return RuleDoc(version=version, rule=RuleModel(**_find(body.id)[1]))
+    return RuleDoc(version=version, rule=RuleOut(**_find(body.id)[1]))
 
 
 @operation("/rules/<rule_id>", "GET", summary="One rule", tag="rules", area="rules", response=RuleDoc)
 def rules_get(caller: Caller, rule_id: str) -> RuleDoc:
     version, doc = _find(rule_id)
-    return RuleDoc(version=version, rule=RuleModel(**doc))
+    return RuleDoc(version=version, rule=RuleOut(**doc))
 
 
 @operation("/rules/<rule_id>", "PUT", summary="Replace a rule (its id may change)", tag="rules", area="rules",
@@ -545,7 +574,7 @@ def rules_put(caller: Caller, rule_id: str, body: RuleModel, query: ExpectedVers
         raise _rule_api_error(exc) from None
     except KeyError:
         raise ApiError(404, "not_found", f"no rule {rule_id!r}") from None
-    return RuleDoc(version=version, rule=RuleModel(**_find(body.id)[1]))
+    return RuleDoc(version=version, rule=RuleOut(**_find(body.id)[1]))
 
 
 @operation("/rules/<rule_id>", "DELETE", summary="Delete a rule", tag="rules", area="rules",
