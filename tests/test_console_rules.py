@@ -173,7 +173,7 @@ def test_api_trial_answers_like_the_webhook_with_saved_or_given_rules(admin: Fla
     draft = admin.post("/api/rules/test", json={"text": "门诊时间", "rules": edited}).get_json()
     assert draft["text"] == "改过的门诊时间"
     assert wechat.send("门诊时间").text == saved["text"]  # nothing saved
-    bad = admin.post("/api/rules/test", json={"text": "x", "rules": [{**docs[0], "keywords": ["!!"]}]})
+    bad = admin.post("/api/rules/test", json={"text": "x", "rules": [{**rule(app, CLINIC), "keywords": ["!!"]}]})
     assert bad.status_code == 422 and bad.get_json()["error"]["field"].startswith("rules[0]")
     question = admin.post("/api/rules/test", json={"text": "提问：术后多久可以运动？"}).get_json()
     assert question["kind"] == "stored" and question["router"] == "questions"
