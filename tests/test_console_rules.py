@@ -197,6 +197,18 @@ def test_openapi_describes_the_rule_operations(client: FlaskClient) -> None:
     assert schema["additionalProperties"] is False and "answer" in schema["required"]
 
 
+def test_cli_import_is_audited_as_cli_with_only_the_changed_rules(runner: Any, app: Flask, tmp_path: Any) -> None:
+    import yaml
+
+    docs = [{**d, "priority": 3} if d["id"] == CLINIC else d for d in rules_now(app)[1]]
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"rules": docs}, allow_unicode=True), encoding="utf-8")
+    assert runner.invoke(args=["rules", "import", str(path)]).exit_code == 0
+    entry = app.extensions["wxbot"].ctx.services.audit.recent(1)[0]
+    assert (entry["actor"], entry["action"], entry["target"]) == ("cli", "rules.import", CLINIC)
+    assert entry["before"]["rules"][CLINIC]["priority"] == 0 and entry["after"]["rules"][CLINIC]["priority"] == 3
+
+
 # -- the pages -------------------------------------------------------------------------------------------
 
 def test_editor_is_refused_the_rules_pages_in_chinese(client: FlaskClient, console_users: Any) -> None:

@@ -21,10 +21,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from bot.rules.model import DEFAULT_TIMEZONE, INPUT_KINDS, Rule, RuleError
 from bot.rules.ruleset import RuleBook, RuleSet
-from bot.web.console import texts
 from bot.web.console.apispec import ApiError, operation
 from bot.web.console.auth import Caller, config, services
 from bot.web.console.blueprints import pages
+from bot.web.console.texts import rule_error
 from bot.web.console.views import page, redirect_to, render
 from bot.wechat import messages as m
 from bot.wechat.simulator import trial_message
@@ -203,7 +203,7 @@ class FieldErrors:
     def of(cls, exc: RuleError) -> FieldErrors:
         found = cls()
         for message in exc.errors:
-            path, chinese = texts.rule_error(message)
+            path, chinese = rule_error(message)
             key = re.sub(r"\[\d+\]", "", path.removeprefix("rule."))
             if path.startswith("rule") and key in cls.SHOWN:
                 found.by_field.setdefault(key, []).append(chinese)
@@ -520,7 +520,7 @@ class UnansweredOut(BaseModel):
 
 
 def _rule_api_error(exc: RuleError, prefix: str = "") -> ApiError:
-    path, _ = texts.rule_error(exc.errors[0])
+    path, _ = rule_error(exc.errors[0])
     field_path = prefix + path.removeprefix("rule.") if path.startswith("rule.") else path or "rules"
     status = 409 if "changed by someone else meanwhile" in exc.errors[0] else 422
     code = "stale" if status == 409 else "invalid"
