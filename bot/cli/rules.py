@@ -26,7 +26,7 @@ def rules_import(file: Any, allow_no_urgent: bool) -> None:
 
     try:
         rules = current_bot().ctx.services.rules
-        version = rules.import_yaml(file.read(), allow_no_urgent=allow_no_urgent)
+        version = rules.import_yaml(file.read(), actor="cli", allow_no_urgent=allow_no_urgent)
     except RuleError as exc:
         raise click.ClickException("rules not imported:\n  " + "\n  ".join(exc.errors)) from None
     click.echo(f"imported; rules are now version {version}")

@@ -10,20 +10,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from bot.config import Config
 from bot.rules.matcher import CompiledRules, compile_rules
 from bot.rules.model import Rule, RuleError, RuleMatch
+from bot.rules.normalization import normalize
 from bot.rules.parsing import parse_rules, rule_to_dict
 from bot.rules.urgent import urgent_overhead
 from bot.store import Store, StoreError
 from bot.wechat import messages as m
+
+if TYPE_CHECKING:
+    from bot.accounts.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +63,25 @@ def rule_input(msg: m.Inbound) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Unanswered:
+    """Messages that no rule answered, grouped by their normalised text (already scrubbed, pseudonymous)."""
+
+    text: str  # the newest message of the group, as sent (scrubbed)
+    normalized: str
+    count: int
+    people: int  # distinct pseudonyms
+    last_at: int  # its CreateTime, Unix seconds
+
+
 class RuleSet:
     """The current rules for this process; `current()` is cheap enough for every message."""
 
     def __init__(self, store: Store, config: Config, check_every: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, audit: AuditLog | None = None) -> None:
         self.store = store
         self.config = config
+        self.audit = audit  # every saved change is recorded there, with its actor
         self.check_every = check_every
         self.clock = clock
         self._book: RuleBook | None = None
@@ -126,7 +142,7 @@ class RuleSet:
         log.info("keyword rules v%d loaded: %d rules", version, len(rules))
         return RuleBook.build(rules, version)
 
-    # -- editing (CLI now, console later) ------------------------------------------------------
+    # -- editing (the CLI and the console) -----------------------------------------------------
 
     def urgent_overhead(self) -> int:
         """UTF-8 bytes the urgent reply adds around an urgent rule's text, for this config's contact."""
@@ -154,28 +170,136 @@ class RuleSet:
         """An unsaved rule set, validated and compiled like a saved one (to try it before saving)."""
         return RuleBook.build(tuple(self.validate(items, allow_no_urgent=allow_no_urgent)), -1)
 
-    def replace(self, items: Any, expected_version: int | None = None, *, allow_no_urgent: bool = False) -> int:
-        """Validate and store a complete new rule set; returns its version."""
+    def replace(self, items: Any, expected_version: int | None = None, *, actor: str = "cli",
+                action: str = "rules.import", allow_no_urgent: bool = False) -> int:
+        """Validate and store a complete new rule set; returns its version. Audited as `action` by `actor`.
+
+        A stale `expected_version` (someone saved meanwhile) raises RuleError and changes nothing.
+        """
         rules = self.validate(items, allow_no_urgent=allow_no_urgent)
-        version = self.store.save_rules([rule_to_dict(r) for r in rules], expected_version)
+        before = self.store.load_rules() if self.audit is not None else None
+        docs = [rule_to_dict(r) for r in rules]
+        version = self.store.save_rules(docs, expected_version)
         if version < 0:
             raise RuleError(["rules: changed by someone else meanwhile; reload and try again"])
         self._checked = float("-inf")  # this process sees its own change at once
+        if self.audit is not None:
+            old_version, old_docs = before or (0, [])
+            self._record(actor, action, old_version, old_docs, version, docs)
         return version
 
-    def import_yaml(self, text: str, *, allow_no_urgent: bool = False) -> int:
+    def _record(self, actor: str, action: str, old_version: int, old_docs: list[dict[str, Any]], version: int,
+                docs: list[dict[str, Any]]) -> None:
+        """The audit entry of a save: only the rules it added, changed or removed, before and after."""
+        assert self.audit is not None
+        old = {str(d.get("id")): d for d in old_docs}
+        new = {str(d["id"]): d for d in docs}
+        changed = sorted(i for i in old.keys() | new.keys() if old.get(i) != new.get(i))
+        self.audit.record(actor, action, ",".join(changed) or "rules",
+                          {"version": old_version, "rules": {i: old[i] for i in changed if i in old}},
+                          {"version": version, "rules": {i: new[i] for i in changed if i in new}})
+
+    def stored(self) -> tuple[int, list[dict[str, Any]]]:
+        """The saved rules as dicts and their version, read from Redis: what an edit starts from."""
+        loaded = self.store.load_rules()
+        if loaded is None:
+            self.current()  # seeds them on first use
+            loaded = self.store.load_rules()
+        return loaded or (0, [rule_to_dict(r) for r in self.config.seed_rules])
+
+    def save_rule(self, doc: Any, *, rule_id: str | None = None, expected_version: int | None = None,
+                  actor: str) -> int:
+        """Add the rule `doc` (`rule_id` None) or put it in place of rule `rule_id`; returns the new version.
+
+        KeyError if `rule_id` is not saved; RuleError names the edited rule's fields as ``rule.keywords``.
+        """
+        items, index = self._edited(rule_id, doc)
+        action = "rule.update" if rule_id is not None else "rule.create"
+        try:
+            return self.replace(items, expected_version, actor=actor, action=action)
+        except RuleError as exc:
+            raise _repath(exc, index) from None
+
+    def delete_rule(self, rule_id: str, *, expected_version: int | None = None, actor: str) -> int:
+        """Remove rule `rule_id` (KeyError if it is not saved); returns the new version."""
+        _, docs = self.stored()
+        kept = [d for d in docs if d.get("id") != rule_id]
+        if len(kept) == len(docs):
+            raise KeyError(rule_id)
+        return self.replace(kept, expected_version, actor=actor, action="rule.delete")
+
+    def draft_rule(self, doc: Any, *, rule_id: str | None = None) -> RuleBook:
+        """The saved rules with `doc` added or in place of `rule_id`, compiled but not saved (to try it)."""
+        items, index = self._edited(rule_id, doc)
+        try:
+            return self.draft(items)
+        except RuleError as exc:
+            raise _repath(exc, index) from None
+
+    def _edited(self, rule_id: str | None, doc: Any) -> tuple[list[Any], int]:
+        _, docs = self.stored()
+        items: list[Any] = list(docs)
+        if rule_id is None:
+            items.append(doc)
+            return items, len(items) - 1
+        for i, d in enumerate(docs):
+            if d.get("id") == rule_id:
+                items[i] = doc
+                return items, i
+        raise KeyError(rule_id)
+
+    def import_yaml(self, text: str, *, actor: str = "cli", allow_no_urgent: bool = False) -> int:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError:
             raise RuleError(["rules file: not valid YAML"]) from None
         if isinstance(data, dict) and "rules" in data:
             data = data["rules"]
-        return self.replace(data, allow_no_urgent=allow_no_urgent)
+        return self.replace(data, actor=actor, allow_no_urgent=allow_no_urgent)
+
+    # -- statistics ----------------------------------------------------------------------------
+
+    def recent_days(self, now: datetime, days: int) -> list[str]:
+        """The last `days` account-local dates as YYYYMMDD, today first."""
+        local = now.astimezone(self.config.account.tz)
+        return [(local - timedelta(days=i)).strftime("%Y%m%d") for i in range(days)]
+
+    def hit_totals(self, days: Sequence[str]) -> dict[str, int]:
+        """Messages each rule id answered, summed over `days`."""
+        totals: dict[str, int] = {}
+        for day in days:
+            for rule_id, count in self.store.rule_hits(day).items():
+                totals[rule_id] = totals.get(rule_id, 0) + count
+        return totals
+
+    def unanswered(self, days: Sequence[str], limit: int = 50) -> list[Unanswered]:
+        """The most frequent messages that matched nothing over `days`, most frequent first."""
+        groups: dict[str, list[dict[str, str]]] = {}
+        for day in days:
+            for item in self.store.unmatched(day, 1000):
+                text = str(item.get("t", ""))
+                key = normalize(text)
+                if key:
+                    groups.setdefault(key, []).append(item)
+
+        def newest(items: list[dict[str, str]]) -> dict[str, str]:
+            return max(items, key=lambda i: int(i.get("at") or 0))
+
+        found = [Unanswered(str(newest(items).get("t", "")), key, len(items), len({i.get("who") for i in items}),
+                            int(newest(items).get("at") or 0)) for key, items in groups.items()]
+        found.sort(key=lambda u: (-u.count, -u.last_at, u.normalized))
+        return found[:limit]
 
     def export_yaml(self) -> str:
         book = self.current()
         doc = {"rules": [rule_to_dict(r) for r in book.rules]}
         return f"# keyword rules, version {book.version}\n" + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _repath(exc: RuleError, index: int) -> RuleError:
+    """`exc` with the edited rule's ``rules[index].`` paths as ``rule.``, so they name its own fields."""
+    own = f"rules[{index}]"
+    return RuleError([("rule" + e[len(own):]) if e.startswith((own + ".", own + ":")) else e for e in exc.errors])
 
 
 class FixedRules(RuleSet):

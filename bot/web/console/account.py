@@ -7,10 +7,10 @@ from pydantic import BaseModel
 from werkzeug.wrappers import Response as BaseResponse
 
 from bot.accounts.model import AccountError, LoginRefused
-from bot.web.console import texts
 from bot.web.console.apispec import openapi_document, operation
 from bot.web.console.auth import Caller, client_address, config, cookie_name, secure_cookies, services
 from bot.web.console.blueprints import api, pages
+from bot.web.console.texts import account_error, login_refused
 from bot.web.console.views import page, redirect_to, render, safe_next
 
 
@@ -24,7 +24,7 @@ def login() -> str | BaseResponse:
         try:
             user, session_id = services().users.log_in(name, password, client_address())
         except LoginRefused as exc:
-            error = texts.login_refused(exc)
+            error = login_refused(exc)
         else:
             session.clear()  # a fresh CSRF token with the fresh session id
             cfg = config()
@@ -67,7 +67,7 @@ def password(who: Caller) -> str | BaseResponse:
                 services().users.change_password(who.user.name, request.form.get("current", ""), new,
                                                  address=client_address())
             except AccountError as exc:
-                error = texts.account_error(exc)
+                error = account_error(exc)
             else:
                 flash("密码已修改，请用新密码重新登录", "ok")
                 resp = redirect_to("console.login")

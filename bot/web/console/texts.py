@@ -17,6 +17,51 @@ _KNOWN: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), t) for p
     (r"already exists", "该用户名已存在"),
     (r"use 2 to 32 of", "用户名须为 2–32 个小写字母、数字、“.”、“_”或“-”"),
     (r"changed by someone else meanwhile", "内容已被他人修改，请刷新后重试"),
+    # keyword rules (bot.rules.validation, parsing, regex_safety, ruleset): the part after the field path
+    (r"^required$", "必填"),
+    (r"must not be empty \(only subscribe-only", "请至少填写一个关键词（只有仅用于关注事件的规则可以不填）"),
+    (r"must not be empty when kind is 'text'", "回复类型为文字时，请至少填写一条回复"),
+    (r"^must not be empty$", "不能为空"),
+    (r"too many keywords \((\d+) > (\d+)\)", r"关键词太多（\1 个，最多 \2 个）"),
+    (r"longer than (\d+) characters", r"超过 \1 个字符"),
+    (r"normalizes to an empty string", "规范化后为空（只有标点或空格）"),
+    (r"same as keywords\[\d+\] after normalization \('(.*)'\)", r"与另一个关键词规范化后相同（“\1”）"),
+    (r"duplicate id '([^']*)'", r"编号“\1”已被另一条规则使用"),
+    (r"must match \[a-z0-9\]", "编号须以小写字母或数字开头，只含小写字母、数字、“_”和“-”，最多 64 个字符"),
+    (r"is reserved", "该编号为系统保留，请换一个"),
+    (r"unknown article '([^']*)'", r"没有编号为“\1”的文章"),
+    (r"required when kind is 'article'", "回复类型为文章时，请选择文章"),
+    (r"only allowed when kind is 'article'", "只有回复类型为文章时才能选择文章"),
+    (r"only allowed when kind is 'text'", "只有回复类型为文字时才能填写回复文字"),
+    (r"at least one enabled urgent rule is required",
+     "至少需要保留一条启用的紧急规则，否则发热等紧急症状只会得到默认回复"),
+    (r"urgent rules must answer with kind 'text'", "紧急规则只能用文字回复"),
+    (r"(\d+) bytes in UTF-8; urgent replies add (\d+) bytes",
+     r"共 \1 字节；紧急回复另加 \2 字节，超出微信 2047 字节的上限"),
+    (r"(\d+) bytes in UTF-8, ", r"共 \1 字节，超出微信 2047 字节的上限"),
+    (r"must be an integer", "须为整数"),
+    (r"must be true or false", "须为是或否"),
+    (r"regex does not compile", "正则表达式有误，无法编译"),
+    (r"regex is ambiguous", "正则表达式有歧义；字面的 [ 和 ] 请转义"),
+    (r"could backtrack catastrophically", "正则表达式可能导致灾难性回溯，请简化"),
+    (r"too slow on adversarial input", "正则表达式在特殊输入下太慢，请简化"),
+    (r"matches the empty string", "正则表达式能匹配空字符串，会匹配所有消息"),
+    (r"regex longer than (\d+) characters", r"正则表达式超过 \1 个字符"),
+    (r"never occurs in normalized text", "正则表达式含有规范化后不会出现的字符（如大写字母或繁体字）"),
+    (r"POSIX classes", "不支持 POSIX 字符类和模糊匹配"),
+    (r"must include a timezone", "须包含时区"),
+    (r"not an ISO 8601 datetime", "不是有效的日期时间"),
+    (r"set at least one of start, end, hours", "时间段请至少填写开始、结束或每日时段之一"),
+    (r"must be after start", "结束时间须晚于开始时间"),
+    (r"unknown timezone", "未知的时区"),
+    (r"must look like '08:00-17:30'", "每日时段格式应为 08:00-17:30（24 小时制）"),
+    (r"start equals end", "开始与结束相同，时段为空"),
+    (r"'\*' is only allowed", "“*”只能用于仅适用于关注事件的规则"),
+    (r"'\*' must be the only keyword", "“*”必须是唯一的关键词"),
+    (r"unknown input kind", "未知的消息类型"),
+    (r"unknown match mode", "未知的匹配方式"),
+    (r"unknown answer kind", "未知的回复类型"),
+    (r"not valid text \(lone surrogates\)", "含有无效字符"),
 ))
 
 
@@ -27,6 +72,14 @@ def translate(message: str) -> str:
         if found:
             return found.expand(chinese)
     return message
+
+
+def rule_error(message: str) -> tuple[str, str]:
+    """A rule error's field path and its Chinese (``rule.keywords: must not be empty`` → the path, 不能为空)."""
+    path, sep, text = message.partition(": ")
+    if not sep:
+        return "", translate(message)
+    return path, translate(text)
 
 
 def login_refused(exc: LoginRefused) -> str:
