@@ -73,8 +73,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     check_store(config, store)
     api = build_api(config, store)
     rules = RuleSet(store, config)
-    posts = PostService(config, store, api, _utcnow, rules.current)  # questions and Q&A posts
     audit = AuditLog(store, config.console, _utcnow)
+    posts = PostService(config, store, api, _utcnow, rules.current, audit)  # questions and Q&A posts
     users = UserService(store, config.console, _utcnow, audit, config.secret_key)
     try:
         ensure_first_admin(config, users)
