@@ -119,18 +119,25 @@ def test_merge_and_topic_on_pending_questions_shape_the_next_post(client: FlaskC
     a = ask(app, "移植后可以喝豆浆吗", "u_a", 1)
     b = ask(app, "豆制品每天吃多少合适", "u_b", 2)
     c = ask(app, "术后多久能坐飞机", "u_c", 3)
+    d = ask(app, "黄豆芽能吃吗", "u_d", 4)
     login(client)
+    form(client, "/console/questions/action", {"action": "merge", "q": [d], "into": b})
     resp = form(client, "/console/questions/action", {"action": "merge", "q": [b], "into": a, "scope": "selected"})
     assert resp.status_code == 303 and "已合并 1 个问题" in client.get(resp.headers["Location"]).text
+    assert client.get(f"/api/questions/{d}").json["into"] == a  # merged into b, it follows b into a
     form(client, "/console/questions/action", {"action": "topic", "q": [c], "new_topic": "出行"})
     assert client.get(f"/api/questions/{b}").json["into"] == a
     assert client.get(f"/api/questions/{c}").json["topic"] == "出行"
+    refused = form(client, "/console/questions/action", {"action": "topic", "q": [b], "new_topic": "饮食"})
+    assert "请改问题 " in client.get(refused.headers["Location"]).text  # a merged question follows its target
+    form(client, "/console/questions/action", {"action": "topic", "q": [a], "new_topic": "饮食"})
+    assert {client.get(f"/api/questions/{q}").json["topic"] for q in (a, b, d)} == {"饮食"}
 
     pid = service(app).run_digest().post
     assert pid
     groups = store.groups(pid)
     together = next(g for g in groups if any(q == a for q, _ in g["q"]))
-    assert sorted(q for q, _ in together["q"]) == sorted([a, b]) and together["askers"] == 2  # one answer, both told
+    assert sorted(q for q, _ in together["q"]) == sorted([a, b, d]) and together["askers"] == 3  # one answer, all told
     assert next(g for g in groups if any(q == c for q, _ in g["q"]))["topic"] == "出行"
     actions = {(e["action"], e["actor"]) for e in audit(store)}
     assert {("questions.merge", EDITOR), ("questions.topic", EDITOR)} <= actions
@@ -210,6 +217,25 @@ def test_post_api_answers_merges_schedules_and_publishes(client: FlaskClient, ap
         assert (action, EDITOR) in actions
     answer_entry = next(e for e in audit(store) if e["action"] == "post.answer")
     assert answer_entry["before"] == {"answer": ""} and answer_entry["after"] == {"answer": "可以适量吃。"}
+
+
+def test_after_publishing_each_asker_reads_as_told(client: FlaskClient, app: Flask, wechat: WeChat,
+                                                   store: Store, console_users: Any) -> None:
+    wechat.send("提问：移植后能喝咖啡吗", openid="o_cup_1")
+    wechat.send("提问：移植后能喝咖啡吗？", openid="o_cup_2")
+    svc = service(app)
+    pid = svc.run_digest().post
+    assert pid
+    svc.answer(pid, "g1", "少量可以。")
+    svc.confirm(pid, ["g1"])
+    svc.schedule(pid, svc.clock())
+    for step in range(6):
+        if store.post(pid)["status"] == "published" and not store.notifications_left(pid):  # type: ignore[index]
+            break
+        svc.tick(datetime.now(UTC) + timedelta(minutes=step))
+    login(client)
+    rows = client.get("/api/questions").json["items"]
+    assert {q["status"] for q in rows} == {"published"} and {q["notify_words"] for q in rows} == {"已告知"}
 
 
 def test_post_api_maps_every_refusal_to_a_clear_status(client: FlaskClient, drafted: str,

@@ -244,11 +244,12 @@ class PostService:
         """Whether the asker is told the answer's link: told, link_waiting, after_publish or not_told."""
         if q["notify"] != "1" or q["status"] == "rejected":
             return "not_told"
-        if q["status"] != "published":
-            return "after_publish"
+        if q["id"] in self.store.open_questions(q["asker"]):
+            return "after_publish"  # the openid is kept for this question until its asker has been told
         if self.store.has_pending_links(q["asker"]):
             return "link_waiting"  # WeChat refused to send it, or the 48 h window had closed
-        return "after_publish" if q["id"] in self.store.open_questions(q["asker"]) else "told"
+        # Released without a waiting link: told, unless it was never published (the asker unsubscribed).
+        return "told" if q["status"] in ("published", "merged") else "not_told"
 
     def question_row(self, qid: str) -> QuestionRow:
         q = self.question(qid)
@@ -302,9 +303,19 @@ class PostService:
 
     def _set_topic(self, qid: str, topic: str) -> str:
         q = self._pending(qid)
-        if not self.store.update_pending({qid: {"topic": topic}}):
+        if q.get("into"):
+            raise EditError(f"question {qid} is merged into {q['into']}: change the topic of {q['into']}")
+        # Questions merged into this one follow it, or the next batch would split them off.
+        updates = {child: {"topic": topic} for child in (qid, *self._merged_into(qid))}
+        if not self.store.update_pending(updates):
             raise EditError(f"question {qid} was just batched; change its group in the post instead")
         return q.get("topic", "")
+
+    def _merged_into(self, qid: str) -> list[str]:
+        """Pending questions an editor merged into `qid`."""
+        pending = self.store.pending_question_ids()
+        return [p for p, (into,) in zip(pending, self.store.question_fields(pending, ("into",)), strict=True)
+                if into == qid]
 
     def merge_question(self, qid: str, into: str, *, actor: str = "cli") -> None:
         """Merge pending question `qid` into pending `into`: the next batch puts both in one group, one answer."""
@@ -320,7 +331,8 @@ class PostService:
             raise EditError(f"question {into} is itself merged into {target['into']}: merge into that one")
         form = target.get("form") or compared_form(target.get("norm", ""))
         # Grouping joins questions of one topic and one compared form: sharing both puts them in one group.
-        updates = {qid: {"into": into, "topic": target.get("topic", ""), "form": form}, into: {"form": form}}
+        joined = {"into": into, "topic": target.get("topic", ""), "form": form}
+        updates = {qid: joined, into: {"form": form}, **{child: joined for child in self._merged_into(qid)}}
         if not self.store.update_pending(updates):
             raise EditError(f"question {qid} or {into} was just batched; merge their groups in the post instead")
 

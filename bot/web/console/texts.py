@@ -55,6 +55,7 @@ _KNOWN += tuple((re.compile(p), t) for p, t in (
     (r"question (\S+) (?:or \S+ )?was just batched", r"问题 \1 刚被整理进文章，请到文章页处理"),
     (r"a question cannot be merged into itself", "问题不能合并到它自己"),
     (r"a group cannot be merged into itself", "问题组不能合并到它自己"),
+    (r"question (\S+) is merged into (\S+): change the topic", r"问题 \1 已合并到 \2，请改问题 \2 的主题"),
     (r"question (\S+) is itself merged into (\S+)", r"问题 \1 已合并到 \2，请直接合并到 \2"),
     (r"question (\S+) is (\w+): it cannot be rejected now", r"问题 \1 当前不能不采用"),
     (r"the answer is empty", "回答不能为空"),
