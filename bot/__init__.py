@@ -74,7 +74,7 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     api = build_api(config, store)
     audit = AuditLog(store, config.console, _utcnow)
     rules = RuleSet(store, config, audit=audit)
-    posts = PostService(config, store, api, _utcnow, rules.current)  # questions and Q&A posts
+    posts = PostService(config, store, api, _utcnow, rules.current, audit)  # questions and Q&A posts
     users = UserService(store, config.console, _utcnow, audit, config.secret_key)
     try:
         ensure_first_admin(config, users)

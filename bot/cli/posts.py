@@ -62,10 +62,11 @@ def questions_show(qid: str, raw: bool) -> None:
 
 @questions_group.command("reject")
 @click.argument("qid")
+@click.option("--reason", default="", help="Why (kept on the question, shown in the console).")
 @_edits
-def questions_reject(qid: str) -> None:
+def questions_reject(qid: str, reason: str) -> None:
     """Leave one question out (from the queue, or from its group in a draft post)."""
-    _service().reject_question(qid)
+    _service().reject_question(qid, reason, actor="cli")
     click.echo(f"question {qid} rejected")
 
 
@@ -161,7 +162,7 @@ def posts_preview(pid: str, out: Path | None) -> None:
 @_edits
 def posts_edit(pid: str, title: str | None, intro: str | None) -> None:
     """Change the title or the introduction."""
-    _service().edit(pid, title=title, intro=intro)
+    _service().edit(pid, title=title, intro=intro, actor="cli")
     click.echo(f"post {pid} updated")
 
 
@@ -177,7 +178,7 @@ def posts_answer(pid: str, gid: str, text: str | None, file: Any, question: str 
     answer = file.read() if file else text
     if not answer:
         raise click.UsageError("give the answer as TEXT or --file")
-    _service().answer(pid, gid, answer, question)
+    _service().answer(pid, gid, answer, question, actor="cli")
     click.echo(f"group {gid} answered")
 
 
@@ -211,7 +212,7 @@ def posts_review(pid: str) -> None:
 @_edits
 def posts_confirm(pid: str, gids: tuple[str, ...], question: str | None) -> None:
     """You read these groups' question texts (posts review): they may be published as they read."""
-    _service().confirm(pid, list(gids), question)
+    _service().confirm(pid, list(gids), question, actor="cli")
     click.echo(f"question text of {' '.join(gids)} confirmed")
 
 
@@ -221,7 +222,7 @@ def posts_confirm(pid: str, gids: tuple[str, ...], question: str | None) -> None
 @_edits
 def posts_reject(pid: str, gid: str) -> None:
     """Leave a group out of the post (its questions are rejected)."""
-    _service().reject(pid, gid)
+    _service().reject(pid, gid, actor="cli")
     click.echo(f"group {gid} rejected")
 
 
@@ -232,7 +233,7 @@ def posts_reject(pid: str, gid: str) -> None:
 @_edits
 def posts_merge(pid: str, gid: str, into: str) -> None:
     """Merge group GID into group INTO: one answer, both groups' askers told."""
-    _service().merge(pid, gid, into)
+    _service().merge(pid, gid, into, actor="cli")
     click.echo(f"group {gid} merged into {into}")
 
 
@@ -243,7 +244,7 @@ def posts_merge(pid: str, gid: str, into: str) -> None:
 def posts_schedule(pid: str, when: str) -> None:
     """Publish at WHEN ('YYYY-MM-DD HH:MM' in the account's time zone, or 'now')."""
     at = _service().parse_time(when)
-    _service().schedule(pid, at)
+    _service().schedule(pid, at, actor="cli")
     click.echo(f"post {pid} scheduled for {_when(str(at.timestamp()))}; the scheduler publishes it then")
 
 
@@ -252,7 +253,7 @@ def posts_schedule(pid: str, when: str) -> None:
 @_edits
 def posts_unschedule(pid: str) -> None:
     """Back to draft."""
-    _service().unschedule(pid)
+    _service().unschedule(pid, actor="cli")
     click.echo(f"post {pid} is a draft again")
 
 
@@ -262,7 +263,7 @@ def posts_unschedule(pid: str) -> None:
 def posts_publish(pid: str) -> None:
     """Publish now (here if WeChat is reachable from this process, else by the scheduler within 30 s)."""
     service = _service()
-    if service.publish_now(pid):
+    if service.publish_now(pid, actor="cli"):
         post = service.show(pid).post
         click.echo(f"post {pid}: {post.get('status')}" + (f" ({post['failure']})" if post.get("failure") else ""))
     else:
@@ -275,7 +276,7 @@ def posts_publish(pid: str) -> None:
 @_edits
 def posts_mark_published(pid: str, url: str) -> None:
     """A post failed with "outcome unknown" is in WeChat's published list (发表记录): record its link."""
-    _service().mark_published(pid, url)
+    _service().mark_published(pid, url, actor="cli")
     click.echo(f"post {pid} marked published; its askers are told on the scheduler's next tick")
 
 
@@ -284,7 +285,7 @@ def posts_mark_published(pid: str, url: str) -> None:
 @_edits
 def posts_mark_not_published(pid: str) -> None:
     """A post failed with "outcome unknown" is NOT in WeChat's published list (发表记录): allow a fresh attempt."""
-    _service().mark_not_published(pid)
+    _service().mark_not_published(pid, actor="cli")
     click.echo(f"post {pid}: marked not published; edit it if needed, then reschedule")
 
 

@@ -29,7 +29,10 @@ key                                type      what
                                              ``public`` (scrubbed), ``norm``, ``form`` (compared form,
                                              `bot.questions.similarity`), ``sketch``, ``tags``,
                                              ``topic``, ``received`` (epoch s), ``status`` (new, batched,
-                                             answered, published, rejected, merged), ``post``, ``into``,
+                                             answered, published, rejected, merged), ``post``, ``into``
+                                             (merged into that question; a pending one keeps ``new`` and
+                                             takes its target's ``topic`` and ``form``), ``reason`` (why an
+                                             editor rejected it),
                                              ``notify`` (``1``: in its asker's ``follower:{asker}:open``;
                                              ``0``: askers are not told, no openid kept)
 {p}q:new                           zset      pending question ids, score = received (oldest first)

@@ -81,7 +81,31 @@ class QuestionStore(StoreBase):
             moved += int(self._scripts["return_questions"](keys=keys, args=args))
         return moved
 
-    def reject_pending(self, qid: str) -> bool:
+    def last_question_id(self) -> int:
+        """The newest question's id (0 before the first): listings walk down from it."""
+        return int(self.redis.get(self.key("q", "seq")) or 0)
+
+    def update_pending(self, updates: Mapping[str, Mapping[str, str]]) -> bool:
+        """Set fields of pending questions, all or none; False if one is no longer pending (a batch took it)."""
+        keys = [self.key("q", qid) for qid in updates]
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(*keys)
+                if any(pipe.hget(k, "status") != b"new" for k in keys):
+                    return False
+                pipe.multi()
+                for key, fields in zip(keys, updates.values(), strict=True):
+                    pipe.hset(key, mapping=as_mapping(fields))
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                return False
+
+    def has_pending_links(self, asker: str) -> bool:
+        """Whether answer links wait for this follower's next message."""
+        return bool(self.redis.exists(self.key("links", asker)))
+
+    def reject_pending(self, qid: str, reason: str = "") -> bool:
         """Take a pending question out of the queue as rejected; False if a batch took it meanwhile."""
         q_key = self.key("q", qid)
         with self.redis.pipeline(transaction=True) as pipe:
@@ -92,7 +116,7 @@ class QuestionStore(StoreBase):
                     return False
                 pipe.multi()
                 pipe.zrem(self.key("q", "new"), qid)
-                pipe.hset(q_key, "status", "rejected")
+                pipe.hset(q_key, mapping={"status": "rejected", "reason": reason} if reason else {"status": "rejected"})
                 pipe.hdel(q_key, "text")  # the text as received: only its scrubbed copy is kept
                 if asker:
                     self._release(asker.decode(), [qid], client=pipe)
