@@ -224,7 +224,10 @@ class PostService:
 
     def questions(self, filt: QuestionFilter, cursor: str = "", limit: int = 50) -> tuple[list[QuestionRow], str]:
         """One page of matching questions, newest first, and the cursor of the next page ('' at the end)."""
-        top = int(check_id("question", cursor)) - 1 if cursor else self.store.last_question_id()
+        last = self.store.last_question_id()
+        # A cursor past the newest id (made up, or from another store) starts at the newest: never a walk
+        # over ids that were never issued.
+        top = min(int(check_id("question", cursor)) - 1, last) if cursor else last
         rows: list[QuestionRow] = []
         for q in self._walk(filt, top):
             if len(rows) == limit:

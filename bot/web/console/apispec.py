@@ -206,6 +206,7 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
             responses["422"] = {"description": "a field is invalid", **error}
         if "{" in op.path:
             responses["404"] = {"description": "no such item", **error}
+            responses.setdefault("422", {"description": "a malformed id or field", **error})
         if op.method != "get":
             responses["409"] = {"description": "conflicts with the current state", **error}
         entry: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.tag],
