@@ -359,6 +359,7 @@ def _probes(pattern: str) -> Iterator[str]:
 # A slow verdict is not kept: it is re-checked, so a busy moment does not refuse a pattern for good.
 _KNOWN_FAST: Final[set[str]] = set()
 _KNOWN_FAST_MAX: Final = 4096
+SLOW_RETRIES: Final = 2  # further tries before a pattern is called slow
 
 
 def _slow_probe(
@@ -368,6 +369,12 @@ def _slow_probe(
     if pattern in _KNOWN_FAST and budget >= REGEX_CHECK_SECONDS:
         return None
     slow = _run_probes(pattern, budget, clock)
+    for _ in range(SLOW_RETRIES):
+        # A wall-clock budget also counts time this thread was not running (a busy machine, another worker
+        # starting): a pattern is refused only if every try is slow. A catastrophic one is slow every time.
+        if slow is None:
+            break
+        slow = _run_probes(pattern, budget, clock)
     if slow is None and budget >= REGEX_CHECK_SECONDS:
         if len(_KNOWN_FAST) >= _KNOWN_FAST_MAX:
             _KNOWN_FAST.clear()
