@@ -18,6 +18,7 @@ from bot.checks import check_store
 from bot.config import Config, load_config
 from bot.questions.posts import PostService
 from bot.questions.privacy import Pseudonymizer
+from bot.rules.catalog_service import CatalogService
 from bot.rules.ruleset import RuleSet
 from bot.store import Store, StoreError
 from bot.web.intake import Intake, make_deliver
@@ -81,7 +82,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     except StoreError as exc:  # Redis down at start-up: the next start (or any worker's) creates it
         log.warning("BOT_ADMIN_PASSWORD: could not check for a first admin (%s)", type(exc).__name__)
     ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key),
-                  services=Services(rules=rules, posts=posts, api=api, users=users, audit=audit))
+                  services=Services(rules=rules, posts=posts, api=api, users=users, audit=audit,
+                                    catalog=CatalogService(rules, audit)))
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
                       require_encryption=config.wechat.require_encryption,

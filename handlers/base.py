@@ -15,6 +15,7 @@ from bot.accounts.audit import AuditLog
 from bot.accounts.users import UserService
 from bot.config import Config
 from bot.questions.posts import PostService
+from bot.rules.catalog_service import CatalogService
 from bot.rules.ruleset import RuleSet
 from bot.store import Effect, Store
 from bot.wechat.api import WeChatAPI
@@ -38,6 +39,7 @@ class Services:
     api: WeChatAPI | None  # WeChat's API; None when no AppSecret is configured
     users: UserService  # console accounts, log-ins, sessions and API tokens
     audit: AuditLog  # who changed what (users now; rules, posts and the rest as they take an actor)
+    catalog: CatalogService  # the articles and the survey (read live through `rules`), edited with audit
 
 
 @dataclass(frozen=True)

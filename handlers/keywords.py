@@ -27,7 +27,7 @@ class Keywords(Router):
         answer = match.rule.answer
         reply: m.Reply
         if answer.kind == "article":
-            article = ctx.config.article(answer.article_id or "")
+            article = ctx.services.rules.catalog().article(answer.article_id or "")
             if article is None:  # validated on save; the catalog can still change under it
                 return Outcome(m.TextReply(ctx.config.webhook.default_reply))
             reply = article_card(article)

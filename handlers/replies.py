@@ -21,8 +21,9 @@ def article_card(article: ArticleConfig) -> m.NewsReply:
 
 def survey_card(msg: m.Inbound, ctx: Context) -> m.NewsReply:
     cfg = ctx.config
+    survey = ctx.services.rules.catalog().survey  # the live catalog: admins edit it in the console
     url = survey_link(cfg.account.public_base_url, cfg.secret_key, ctx.pseudonym(msg.openid))
-    return m.NewsReply((m.Article(cfg.survey.title, cfg.survey.invitation, url),))
+    return m.NewsReply((m.Article(survey.title, survey.invitation, url),))
 
 
 TOPICS_INTRO = "您可以发送以下关键词查看相关内容："

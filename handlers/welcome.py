@@ -23,7 +23,7 @@ class Welcome(Router):
         link = survey_link(cfg.account.public_base_url, cfg.secret_key, ctx.pseudonym(msg.openid))
         intro = (f"感谢关注“{cfg.account.name}”！我们会定期推送肾移植相关的科普文章。\n"
                  "您可以发送以下关键词查看相关内容：")
-        survey = f"\n\n{cfg.survey.invitation}\n参与问卷：{link}"
+        survey = f"\n\n{rules.catalog().survey.invitation}\n参与问卷：{link}"
         # The topic list gives way to the survey: the whole welcome is one passive reply. (Every link has
         # the same length, so the cut list is cached once for all followers.)
         text = topics_text(rules.current(), ctx.clock(), intro, reserve=len(survey.encode("utf-8"))) + survey

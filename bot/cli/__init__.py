@@ -1,5 +1,5 @@
-"""Command line: `python -m bot run | check | simulate | fake-wechat | rules | questions | digest | posts | outbox
-| menu | users`.
+"""Command line: `python -m bot run | check | simulate | fake-wechat | rules | catalog | questions | digest | posts
+| outbox | menu | users`.
 
 One module per command group. Commands that need the bot's services run inside the app (registered on
 `app.cli` by `init_app`); `run`, `check`, `simulate` and `fake-wechat` work without it.
@@ -20,9 +20,10 @@ from bot.logs import setup_logging
 
 def init_app(app: Flask) -> None:
     """Register the commands that need the app's services."""
-    from bot.cli import menu, outbox, posts, rules, users
+    from bot.cli import catalog, menu, outbox, posts, rules, users
 
-    for command in (outbox.outbox_command, rules.rules_group, menu.menu_group, *posts.GROUPS, users.users_group):
+    for command in (outbox.outbox_command, rules.rules_group, catalog.catalog_group, menu.menu_group, *posts.GROUPS,
+                    users.users_group):
         app.cli.add_command(command)
 
 

@@ -87,29 +87,39 @@ _Index = tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
 class Tagger:
     """Topic tags: a question mentioning a keyword of an article, or of a rule answering with it, gets its tags.
 
-    The rules are the live ones admins edit (`rules` gives the current book); the index follows their version.
+    The rules and articles are the live ones admins edit (`rules` gives the current book, which carries the
+    catalog); the index follows both versions. `articles` serve when the book carries no catalog.
     """
 
     def __init__(self, articles: Sequence[ArticleConfig], rules: Callable[[], RuleBook] | None = None) -> None:
-        self._tags_of = {a.id: a.tags for a in articles if a.tags}
-        self._fixed: _Index = tuple((self._words(a.keywords), a.tags) for a in articles if a.tags)
+        self._articles = tuple(articles)
+        self._fixed = self._of_articles(self._articles)
         self._rules = rules
-        self._built: tuple[int, _Index] | None = None
+        self._built: tuple[tuple[int, int], _Index] | None = None
 
     @staticmethod
     def _words(keywords: Sequence[str]) -> tuple[str, ...]:
         return tuple(k for k in (normalize_question(w) for w in keywords) if k)
 
+    @classmethod
+    def _of_articles(cls, articles: Sequence[ArticleConfig]) -> _Index:
+        return tuple((cls._words(a.keywords), a.tags) for a in articles if a.tags)
+
     def _index(self) -> _Index:
         if self._rules is None:
             return self._fixed
         book = self._rules()
+        catalog = book.catalog
+        key = (book.version, catalog.version if catalog is not None else -1)
         built = self._built
-        if built is None or built[0] != book.version:
-            from_rules = tuple((self._words(r.keywords), self._tags_of[r.answer.article_id]) for r in book.rules
+        if built is None or built[0] != key:
+            articles = catalog.articles if catalog is not None else self._articles
+            tags_of = {a.id: a.tags for a in articles if a.tags}
+            from_rules = tuple((self._words(r.keywords), tags_of[r.answer.article_id]) for r in book.rules
                                if r.enabled and not r.urgent and r.match != "regex" and r.answer.kind == "article"
-                               and r.answer.article_id in self._tags_of)
-            built = self._built = (book.version, self._fixed + from_rules)
+                               and r.answer.article_id in tags_of)
+            fixed = self._of_articles(articles) if catalog is not None else self._fixed
+            built = self._built = (key, fixed + from_rules)
         return built[1]
 
     def tags(self, norm: str) -> tuple[str, ...]:

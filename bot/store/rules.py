@@ -29,7 +29,7 @@ class RulesStore(StoreBase):
         doc = json.dumps(rules, ensure_ascii=False, separators=(",", ":"))
         expected = "" if expected_version is None else str(expected_version)
         keys = [self.key("rules"), self.key("rules", "version")]
-        return int(self._scripts["replace_rules"](keys=keys, args=[doc, expected]))
+        return int(self._scripts["replace_versioned"](keys=keys, args=[doc, expected]))
 
     def seed_rules(self, rules: list[dict[str, Any]]) -> bool:
         """Store the initial rules unless rules already exist (first start only)."""

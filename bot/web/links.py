@@ -24,4 +24,4 @@ def survey_redirect(token: str) -> Response:
             bot.store.count_survey_click(who, bot.ctx.today())
         except Exception:  # a click must reach the survey even when counting fails
             current_app.logger.warning("survey click not counted")
-    return redirect(bot.config.survey.url, code=302)
+    return redirect(bot.ctx.services.rules.catalog().survey.url, code=302)  # the live catalog's

@@ -234,7 +234,7 @@ def rules(who: Caller) -> str:
 
 def _choices() -> dict[str, Any]:
     return {"match_labels": MATCH_LABELS, "answer_labels": ANSWER_LABELS, "input_labels": INPUT_LABELS,
-            "articles": config().articles}
+            "articles": _rules().catalog().articles}
 
 
 def _form_page(rule_id: str | None, form: dict[str, Any], version: int, *, errors: FieldErrors | None = None,
