@@ -260,3 +260,14 @@ def test_cli_export_then_import_round_trips_and_refuses_bad_files(runner: Any, a
     bad = runner.invoke(args=["catalog", "import", str(path)])
     assert bad.exit_code != 0 and "articles[0].url" in bad.output and "articles[1].title: required" in bad.output
     assert svc.stored().version == version  # all or nothing
+
+
+def test_a_seed_over_wechats_limits_still_loads_but_edits_are_checked(store: Store, config: Config) -> None:
+    from dataclasses import replace
+
+    long = replace(config.articles[0], title="很长的标题" * 8)  # 40 characters: config.yaml does not limit it
+    svc = service(store, replace(config, articles=(long, *config.articles[1:])))
+    assert svc.current().article(long.id) == long and svc.stored().article(long.id) == long
+    svc.put_article(new_article(), actor="a")  # another article's edit is not refused for it
+    with pytest.raises(CatalogError, match="longer than 32 characters"):
+        svc.put_article(article_to_dict(long), article_id=long.id, actor="a")

@@ -75,8 +75,8 @@ def survey_to_dict(survey: SurveyConfig) -> dict[str, Any]:
 class _Fields:
     """Reads one mapping's fields, collecting every problem under its path."""
 
-    def __init__(self, data: Any, path: str, errors: list[str], allowed: tuple[str, ...]) -> None:
-        self.path, self.errors = path, errors
+    def __init__(self, data: Any, path: str, errors: list[str], allowed: tuple[str, ...], strict: bool) -> None:
+        self.path, self.errors, self.strict = path, errors, strict
         if not isinstance(data, Mapping):
             errors.append(f"{path}: must be a mapping")
             data = {}
@@ -98,7 +98,7 @@ class _Fields:
         value = value.strip()
         if not value and required:
             self.fail(key, "required")
-        elif len(value) > limit:
+        elif len(value) > limit and self.strict:
             self.fail(key, f"longer than {limit} characters")
         elif not _valid_text(value):
             self.fail(key, "not valid text (lone surrogates)")
@@ -112,7 +112,7 @@ class _Fields:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
             self.fail(key, "must be an http:// or https:// URL")
-        elif len(value.encode("utf-8")) > URL_MAX_BYTES:
+        elif len(value.encode("utf-8")) > URL_MAX_BYTES and self.strict:
             self.fail(key, f"longer than {URL_MAX_BYTES} bytes")
         return value
 
@@ -127,13 +127,13 @@ class _Fields:
         for i, word in enumerate(value):
             if not isinstance(word, str) or not word.strip():
                 self.fail(f"{key}[{i}]", "must not be empty")
-            elif len(word.strip()) > limit:
+            elif len(word.strip()) > limit and self.strict:
                 self.fail(f"{key}[{i}]", f"longer than {limit} characters")
             elif not _valid_text(word):
                 self.fail(f"{key}[{i}]", "not valid text (lone surrogates)")
             elif word.strip() not in found:
                 found.append(word.strip())
-        if len(found) > most:
+        if len(found) > most and self.strict:
             self.fail(key, f"too many ({len(found)} > {most})")
         return tuple(found)
 
@@ -146,8 +146,8 @@ def _valid_text(value: str) -> bool:
     return True
 
 
-def _article(data: Any, path: str, errors: list[str]) -> ArticleConfig:
-    f = _Fields(data, path, errors, ARTICLE_FIELDS)
+def _article(data: Any, path: str, errors: list[str], strict: bool = True) -> ArticleConfig:
+    f = _Fields(data, path, errors, ARTICLE_FIELDS, strict)
     article_id = f.data.get("id")
     if not isinstance(article_id, str) or not ARTICLE_ID.fullmatch(article_id):
         f.fail("id", "must match [a-z0-9][a-z0-9_-]{0,63} (lowercase letters, digits, '-' and '_')")
@@ -158,8 +158,8 @@ def _article(data: Any, path: str, errors: list[str]) -> ArticleConfig:
                          keywords=f.words("keywords", KEYWORD_MAX, KEYWORDS_MAX))
 
 
-def _survey(data: Any, path: str, errors: list[str]) -> SurveyConfig:
-    f = _Fields(data, path, errors, SURVEY_FIELDS)
+def _survey(data: Any, path: str, errors: list[str], strict: bool = True) -> SurveyConfig:
+    f = _Fields(data, path, errors, SURVEY_FIELDS, strict)
     return SurveyConfig(title=f.text("title", TITLE_MAX), url=f.url("url"),
                         invitation=f.text("invitation", SUMMARY_MAX),
                         keywords=f.words("keywords", KEYWORD_MAX, KEYWORDS_MAX))
@@ -182,8 +182,12 @@ def parse_survey(data: Any, path: str = "survey") -> SurveyConfig:
     return survey
 
 
-def parse_catalog(data: Any, version: int = 0) -> Catalog:
-    """A whole catalog document, all or nothing; CatalogError names every bad field."""
+def parse_catalog(data: Any, version: int = 0, *, strict: bool = True) -> Catalog:
+    """A whole catalog document, all or nothing; CatalogError names every bad field.
+
+    Not `strict` (reading a stored one): the length limits are not applied, so a seed from a config.yaml with
+    a longer title still loads; every edit is strict.
+    """
     errors: list[str] = []
     if not isinstance(data, Mapping):
         raise CatalogError(["catalog: must be a mapping with articles and survey"])
@@ -197,14 +201,14 @@ def parse_catalog(data: Any, version: int = 0) -> Catalog:
     articles: list[ArticleConfig] = []
     seen: set[str] = set()
     for i, item in enumerate(items):
-        article = _article(item, f"articles[{i}]", errors)
+        article = _article(item, f"articles[{i}]", errors, strict)
         if article.id in seen:
             errors.append(f"articles[{i}].id: duplicate article id {article.id!r}")
         seen.add(article.id)
         articles.append(article)
     if "survey" not in data:
         errors.append("survey: required")
-    survey = _survey(data.get("survey", {}), "survey", errors)
+    survey = _survey(data.get("survey", {}), "survey", errors, strict)
     if errors:
         raise CatalogError(errors)
     return Catalog(version, tuple(articles), survey)

@@ -116,8 +116,7 @@ class RuleSet:
             self._checked = now
             try:
                 version, catalog_version = self.store.versions()
-                fresh = self._book is None or self._catalog.version == 0
-                if fresh or catalog_version not in (self._catalog.version, self._bad_catalog):
+                if self._book is None or catalog_version not in (self._catalog.version, self._bad_catalog):
                     self._catalog = self._load_catalog()
                     self._bad_version = -1  # rules refused for a missing article may parse now
                 if self._book is None or version not in (self._book.version, self._bad_version):
@@ -151,7 +150,7 @@ class RuleSet:
                 return self._catalog
         version, doc = loaded
         try:
-            return parse_catalog(doc, version)
+            return parse_catalog(doc, version, strict=False)
         except CatalogError as exc:  # saved ones were valid; a hand-edited one may not be
             log.error("stored catalog v%d not valid (%s); keeping the previous one", version, exc.errors[0])
             self._bad_catalog = version
@@ -165,7 +164,11 @@ class RuleSet:
             loaded = self.store.load_catalog()
         if loaded is None:
             return self.seed_catalog
-        return parse_catalog(loaded[1], loaded[0])
+        try:
+            return parse_catalog(loaded[1], loaded[0], strict=False)
+        except CatalogError:  # edited by hand in Redis: an import (no expected version) replaces it
+            log.error("stored catalog v%d not valid; edits start from the last valid one", loaded[0])
+            return replace(self._catalog, version=loaded[0])
 
     def _load(self) -> RuleBook:
         loaded = self.store.load_rules()
