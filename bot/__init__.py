@@ -20,6 +20,7 @@ from bot.questions.posts import PostService
 from bot.questions.privacy import Pseudonymizer
 from bot.rules.catalog_service import CatalogService
 from bot.rules.ruleset import RuleSet
+from bot.stats import Stats
 from bot.store import Store, StoreError
 from bot.web.intake import Intake, make_deliver
 from bot.wechat.api import WeChatAPI
@@ -83,7 +84,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
         log.warning("BOT_ADMIN_PASSWORD: could not check for a first admin (%s)", type(exc).__name__)
     ctx = Context(config=config, store=store, clock=_utcnow, pseudonym=Pseudonymizer(config.secret_key),
                   services=Services(rules=rules, posts=posts, api=api, users=users, audit=audit,
-                                    catalog=CatalogService(rules, audit)))
+                                    catalog=CatalogService(rules, audit),
+                                    stats=Stats(store, config.account.tz, _utcnow, rules.current)))
     edge = WeChatEdge(config.wechat.token, config.wechat.app_id, config.aes_keys,
                       max_skew_seconds=config.webhook.dedup_ttl_seconds - 30,
                       require_encryption=config.wechat.require_encryption,

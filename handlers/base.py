@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.questions.posts import PostService
 from bot.rules.catalog_service import CatalogService
 from bot.rules.ruleset import RuleSet
+from bot.stats import Stats
 from bot.store import Effect, Store
 from bot.wechat.api import WeChatAPI
 from bot.wechat.messages import Inbound, Reply
@@ -40,6 +41,7 @@ class Services:
     users: UserService  # console accounts, log-ins, sessions and API tokens
     audit: AuditLog  # who changed what (users now; rules, posts and the rest as they take an actor)
     catalog: CatalogService  # the articles and the survey (read live through `rules`), edited with audit
+    stats: Stats  # the dashboard's figures from the daily counters
 
 
 @dataclass(frozen=True)

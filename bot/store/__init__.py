@@ -24,7 +24,8 @@ key                                type      what
 {p}stats:rules:{yyyymmdd}          hash      rule id (or ``unmatched``) -> messages it answered
 {p}unmatched:{yyyymmdd}            list      JSON ``{"t", "who"}``: scrubbed text nothing matched
                                              (TTL: ``retention.unmatched_days``)
-{p}stats:survey:{yyyymmdd}         hash      ``clicks`` -> survey link clicks
+{p}stats:survey:{yyyymmdd}         hash      ``clicks`` -> survey link clicks (TTL ~400 days)
+{p}stats:questions:{yyyymmdd}      hash      topic (at receipt) -> questions stored that day (TTL ~400 days)
 {p}survey:clickers:{yyyymmdd}      HLL       pseudonymous ids that clicked (count only)
 {p}q:seq                           string    last question id (INCR)
 {p}q:{id}                          hash      one question: ``asker`` (pseudonym), ``text`` as received (deleted
@@ -126,6 +127,7 @@ from bot.store.embedded import EmbeddedRedis, delete_prefix
 from bot.store.menu import MENU_PUSHES_KEPT, MenuStore
 from bot.store.posts import PostEdit, PostStore
 from bot.store.rules import RulesStore
+from bot.store.stats import StatsStore
 from bot.store.webhook import FORGED, Effect, WebhookStore
 from bot.store.wechat import OUTBOX_TTL, WeChatStore
 
@@ -133,7 +135,8 @@ __all__ = ["DEFAULT_PREFIX", "FORGED", "MENU_PUSHES_KEPT", "OUTBOX_TTL", "Effect
            "RedisURLError", "Store", "StoreError", "delete_prefix"]
 
 
-class Store(WebhookStore, RulesStore, CatalogStore, WeChatStore, PostStore, MenuStore, AccountStore):
+class Store(WebhookStore, RulesStore, CatalogStore, WeChatStore, PostStore, MenuStore, AccountStore,
+            StatsStore):
     """Typed operations over one Redis connection pool, with a key prefix."""
 
     @classmethod

@@ -16,6 +16,7 @@ from redis.sentinel import Sentinel
 from bot.store.connection import ReplicaWait
 
 DEFAULT_PREFIX = "wxbot:"
+STATS_TTL = 400 * 86400  # daily counters (questions, survey clicks): a year and a bit, for charts; nothing personal
 
 StoreError = redis.RedisError  # what callers catch when Redis is unreachable or fails
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import redis
 
-from bot.store.base import StoreBase, as_mapping, strs, text_hash
+from bot.store.base import STATS_TTL, StoreBase, as_mapping, strs, text_hash
 from bot.store.webhook import Effect
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,10 @@ class QuestionStore(StoreBase):
         `openid` is kept (until the question no longer needs it) to tell the asker; '' keeps none.
         """
         keys = [self.key("q", "dup", asker, dup_hash), self.key("q", "day", asker, day), self.key("q", "seq"),
-                self.key("q", "new"), self.key("follower", asker), self.key("follower", asker, "open")]
+                self.key("q", "new"), self.key("follower", asker), self.key("follower", asker, "open"),
+                self.key("stats", "questions", day)]
         args: list[Any] = [self.key("q", ""), self.key("post", ""), repr(now), daily_limit, dup_ttl, 2 * 86400,
-                           openid]
+                           openid, STATS_TTL]
         for name, value in fields.items():
             args.extend((name, value))
         if not self.wait.replicas:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from bot.store.base import StoreBase
+from bot.store.base import STATS_TTL, StoreBase
 
 
 class RulesStore(StoreBase):
@@ -43,7 +43,7 @@ class RulesStore(StoreBase):
         raw = cast(list[bytes], self.redis.lrange(self.key("unmatched", day), 0, limit - 1))
         return [json.loads(r) for r in raw]
 
-    def count_survey_click(self, who: str, day: str, ttl: int = 400 * 86400) -> None:
+    def count_survey_click(self, who: str, day: str, ttl: int = STATS_TTL) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.hincrby(self.key("stats", "survey", day), "clicks", 1)
         pipe.expire(self.key("stats", "survey", day), ttl)
