@@ -16,7 +16,16 @@ from bot import create_app
 from bot.config import Config
 from bot.store import Store
 from tests.console import ADMIN, EDITOR, browser_login
-from tests.test_console_rules import admin, login  # noqa: F401  (the `admin` fixture)
+from tests.test_console_rules import login
+
+
+@pytest.fixture
+def admin(client: FlaskClient, console_users: Any) -> Any:
+    """The client logged in as the admin; `.csrf` is its token (also sent as X-CSRFToken)."""
+    client.csrf = login(client, ADMIN)  # type: ignore[attr-defined]
+    client.environ_base["HTTP_X_CSRFTOKEN"] = client.csrf  # type: ignore[attr-defined]
+    return client
+
 
 SAMPLE_FORM = {  # config.yaml's menu, as the grid shows it
     "b0_name": "健康科普", "b0_0_name": "干细胞免疫耐受", "b0_0_type": "view",
