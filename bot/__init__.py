@@ -93,7 +93,8 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
     dispatcher = Dispatcher(routers) if routers else build_dispatcher()
     intake = Intake(edge, dispatcher, ctx, make_deliver(api, store, config.retention.outbox_max))
     menu = MenuService(store, api, config.menu,
-                       answers_click=lambda key: bool(rules.current().explain(key, "click", _utcnow())))
+                       answers_click=lambda key: bool(rules.current().explain(key, "click", _utcnow())),
+                       audit=audit)
     return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api, menu=menu)
 
 

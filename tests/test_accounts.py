@@ -162,9 +162,27 @@ def test_roles_decide_what_a_user_may_change(users: UserService) -> None:
     assert admin.can("rules") and admin.can("users")
     entry = users.audit.recent(1)[0]
     assert (entry["action"], entry["before"]["role"], entry["after"]["role"]) == ("user.role", "editor", "admin")
+    users.add("wang", "admin", GOOD, actor="cli")  # li is not the last enabled admin
     assert not users.disable("li", actor="root").can("posts")
     with pytest.raises(AccountError, match="must be admin or editor"):
         users.set_role("li", "root", actor="root")
+
+
+def test_an_admin_cannot_disable_or_demote_themself_nor_the_last_enabled_admin(users: UserService) -> None:
+    users.add("li", "admin", GOOD, actor="cli")
+    users.add("wang", "admin", GOOD, actor="cli")
+    with pytest.raises(AccountError, match="you cannot disable yourself"):
+        users.disable("li", actor="li")
+    with pytest.raises(AccountError, match="you cannot demote yourself"):
+        users.set_role("li", "editor", actor="li")
+    users.disable("wang", actor="li")
+    with pytest.raises(AccountError, match="last enabled admin"):
+        users.disable("li", actor="cli")
+    with pytest.raises(AccountError, match="last enabled admin"):
+        users.set_role("li", "editor", actor="cli")
+    li = users.require("li")
+    assert li.enabled and li.role == "admin"
+    assert users.set_role("li", "admin", actor="li").role == "admin"  # no change is no demotion
 
 
 def test_a_taken_name_is_refused_and_the_user_left_as_it_was(users: UserService, store: Store) -> None:

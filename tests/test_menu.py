@@ -287,7 +287,7 @@ def service(store: Store, qa_api: WeChatAPI) -> MenuService:
 
 def test_push_creates_the_menu_and_menu_get_returns_it(service: MenuService, fake_wechat: Any) -> None:
     assert service.fetch() is None  # 46003: nothing created yet
-    pushed = service.push(SAMPLE)
+    pushed = service.push(SAMPLE, actor="test")
     assert pushed.first and pushed.at == 1000
     assert pushed.changes[0] == "+ 健康科普 (2 sub-buttons)" and len(pushed.changes) == 7
     [call] = fake_wechat.state.calls("/cgi-bin/menu/create")
@@ -301,10 +301,10 @@ def test_push_creates_the_menu_and_menu_get_returns_it(service: MenuService, fak
 
 
 def test_a_second_push_reports_what_changed(service: MenuService) -> None:
-    service.push(SAMPLE)
-    assert service.push(SAMPLE).changes == ()
+    service.push(SAMPLE, actor="test")
+    assert service.push(SAMPLE, actor="test").changes == ()
     smaller = Menu(SAMPLE.buttons[:2])
-    pushed = service.push(smaller)
+    pushed = service.push(smaller, actor="test")
     assert not pushed.first
     assert pushed.changes == ("- 我要提问 (2 sub-buttons)", "- 我要提问 › 怎么提问 (click MENU_ASK)",
                               "- 我要提问 › 能问什么 (click MENU_HELP)")
@@ -313,7 +313,7 @@ def test_a_second_push_reports_what_changed(service: MenuService) -> None:
 
 def test_only_the_last_ten_pushes_are_kept(service: MenuService) -> None:
     for i in range(MENU_PUSHES_KEPT + 2):
-        service.push(Menu((ClickButton("帮助", "MENU_HELP"), ViewButton("文章", f"{ARTICLE}{i}"))))
+        service.push(Menu((ClickButton("帮助", "MENU_HELP"), ViewButton("文章", f"{ARTICLE}{i}"))), actor="test")
     history = service.history(100)
     assert len(history) == MENU_PUSHES_KEPT
     assert history[0].menu.buttons[1] == ViewButton("文章", f"{ARTICLE}{MENU_PUSHES_KEPT + 1}")
@@ -328,7 +328,7 @@ def test_a_refusal_is_reported_with_its_meaning_and_nothing_is_recorded(
         service: MenuService, fake_wechat: Any, errcode: int, meaning: str) -> None:
     fake_wechat.state.inject("/cgi-bin/menu/create", errcode=errcode)
     with pytest.raises(WeChatAPIError) as err:
-        service.push(SAMPLE)
+        service.push(SAMPLE, actor="test")
     assert err.value.code == errcode and err.value.message.startswith(meaning)
     assert service.last_pushed() is None and service.history() == []
     assert fake_wechat.state.menu() is None
@@ -340,14 +340,14 @@ def test_a_click_key_no_rule_answers_is_an_error_and_nothing_is_sent(service: Me
     assert report.errors == ("menu.button[1].key: no enabled rule answers 'MENU_NEW' for a menu click (the follower "
                              "would get the default reply); add a rule with inputs [click] and this keyword",)
     with pytest.raises(MenuError, match="MENU_NEW"):
-        service.push(menu)
+        service.push(menu, actor="test")
     assert fake_wechat.state.calls("/cgi-bin/menu/create") == []
-    assert service.push(menu, allow_unanswered=True).first
+    assert service.push(menu, allow_unanswered=True, actor="test").first
 
 
 def test_a_hand_built_menu_is_checked_before_it_is_sent(service: MenuService, fake_wechat: Any) -> None:
     with pytest.raises(MenuError, match=r"menu\.button\[0\]\.name: 18 bytes, at most 16"):
-        service.push(Menu((ClickButton("健康科普知识", "MENU_HELP"),)))
+        service.push(Menu((ClickButton("健康科普知识", "MENU_HELP"),)), actor="test")
     assert fake_wechat.state.calls("/cgi-bin/menu/create") == []
 
 
@@ -364,12 +364,12 @@ def test_warnings_name_cut_names_and_many_link_domains(service: MenuService) -> 
 def test_an_edited_menu_wins_over_config_until_dropped(service: MenuService) -> None:
     edited = Menu((ClickButton("帮助", "MENU_HELP"),))
     assert service.current() == SAMPLE
-    assert service.edit(edited) == edited
+    assert service.edit(edited, actor="test") == edited
     assert service.current() == edited
     with pytest.raises(MenuError):
-        service.edit(Menu(()))
+        service.edit(Menu(()), actor="test")
     assert service.current() == edited
-    service.drop_edit()
+    service.drop_edit(actor="test")
     assert service.current() == SAMPLE
 
 
@@ -378,7 +378,7 @@ def test_without_a_menu_or_an_api_the_service_says_why(store: Store) -> None:
     with pytest.raises(NoMenu, match="add a menu: section"):
         service.required()
     with pytest.raises(NoWeChatAPI, match="WECHAT_APP_SECRET"):
-        service.push(SAMPLE)
+        service.push(SAMPLE, actor="test")
     assert service.history() == []
 
 
@@ -503,11 +503,11 @@ def test_the_menu_buttons_are_answered_on_the_webhook(wechat: Any) -> None:
 def test_injected_http_faults_apply_to_the_menu_too(service: MenuService, fake_wechat: Any) -> None:
     fake_wechat.state.inject("/cgi-bin/menu/create", http_status=502, times=3)
     with pytest.raises(WeChatAPIError) as err:
-        service.push(SAMPLE)
+        service.push(SAMPLE, actor="test")
     assert err.value.message == "HTTP 502" and err.value.retryable
     assert len(fake_wechat.state.calls("/cgi-bin/menu/create")) == 3  # menu/create is safe to repeat: retried
     assert service.history() == [] and fake_wechat.state.menu() is None
-    assert service.push(SAMPLE).first
+    assert service.push(SAMPLE, actor="test").first
     assert fake_wechat.state.snapshot()["menus"] != {}
     fake_wechat.state.reset()
     assert fake_wechat.state.menu() is None and service.fetch() is None

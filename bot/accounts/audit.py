@@ -54,14 +54,17 @@ class AuditLog:
         return entry
 
     def recent(self, limit: int = 50, *, actor: str | None = None, action: str | None = None,
-               target: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
-        """The newest entries first; `action` matches a prefix (``user.`` for every user change)."""
+               target: str | None = None, since: datetime | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """The newest entries first, the first `offset` matches skipped; `action` matches a prefix (``user.``)."""
         found: list[dict[str, Any]] = []
         for entry in self.store.audit_entries():
             if since is not None and entry["at"] < since.timestamp():
                 break  # newest first: the rest are older still
             if ((actor is None or entry["actor"] == actor) and (action is None or entry["action"].startswith(action))
                     and (target is None or entry["target"] == target)):
+                if offset > 0:
+                    offset -= 1
+                    continue
                 found.append(entry)
                 if len(found) >= limit:
                     break

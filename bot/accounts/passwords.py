@@ -28,6 +28,8 @@ def common_passwords() -> frozenset[str]:
 
 def policy_problem(password: str, name: str) -> str | None:
     """Why `password` may not be used by user `name`, or None."""
+    if any("\ud800" <= c <= "\udfff" for c in password):  # a JSON body may carry them; argon2 cannot hash them
+        return "password: not valid text (lone surrogates)"
     if len(password) < MIN_LENGTH:
         return f"password: must be at least {MIN_LENGTH} characters"
     if len(password) > MAX_LENGTH:

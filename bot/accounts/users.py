@@ -89,10 +89,20 @@ class UserService:
         log.info("user %s (%s) added by %s", name, checked_role, actor)
         return user
 
+    def _keeps_an_admin(self, before: User, actor: str, change: str) -> None:
+        """Refuse `change` (disable, demote) of `before` if it is the actor's own or leaves no enabled admin."""
+        if before.name == actor:
+            raise AccountError(f"you cannot {change} yourself; ask another admin")
+        if before.is_admin and before.enabled and not any(
+                u.is_admin and u.enabled and u.name != before.name for u in self.list_users()):
+            raise AccountError(f"cannot {change} {before.name!r}: they are the last enabled admin")
+
     def _set_enabled(self, name: str, enabled: bool, actor: str) -> User:
         before = self.require(name)
         if before.enabled == enabled:
             return before
+        if not enabled:
+            self._keeps_an_admin(before, actor, "disable")
         self.store.update_user(before.name, {"enabled": "1" if enabled else "0"})
         if not enabled:
             self.sessions.end_all(before.name)
@@ -111,6 +121,8 @@ class UserService:
 
     def set_role(self, name: str, role: str, *, actor: str) -> User:
         before = self.require(name)
+        if before.is_admin and check_role(role) != "admin":
+            self._keeps_an_admin(before, actor, "demote")
         self.store.update_user(before.name, {"role": check_role(role)})
         after = self.require(name)
         if after.role != before.role:

@@ -83,7 +83,8 @@ def menu_push(allow_unanswered: bool) -> None:
     """Validate and push the menu with menu/create; prints what changed since the last push."""
     report = _checked(allow_unanswered)
     try:
-        pushed = current_bot().menu.push(report.menu, allow_unanswered=allow_unanswered)
+        pushed = current_bot().menu.push(report.menu, allow_unanswered=allow_unanswered,
+                                           actor="cli")
     except WeChatAPIError as exc:
         raise click.ClickException(f"WeChat refused the menu: errcode {exc.code}: {exc.message}") from None
     except (MenuError, NoWeChatAPI) as exc:

@@ -116,6 +116,9 @@ class _Parser:
         if not value.strip():
             self.fail(f"{path}.{field}", "must not be empty")
             return None
+        if any("\ud800" <= c <= "\udfff" for c in value):  # JSON may carry them; UTF-8 cannot
+            self.fail(f"{path}.{field}", "not valid text (lone surrogates)")
+            return None
         if value != value.strip():
             self.fail(f"{path}.{field}", "must not start or end with spaces")
             return None

@@ -1,4 +1,4 @@
-"""The custom menu's service (CLI now, console next): the menu to push, its checks, pushes and their history.
+"""The custom menu's service (the CLI and the console): the menu to push, its checks, pushes and their history.
 
 A CLICK button whose key no enabled rule answers (input ``click``, now) is an error, not a warning: the
 follower would get only the generic default reply, a button that seems broken. `allow_unanswered` pushes
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bot.accounts.audit import AuditLog
 from bot.store import Store
 from bot.wechat.api import WeChatAPI, WeChatAPIError
 from bot.wechat.menu import (
@@ -27,6 +28,7 @@ from bot.wechat.menu import (
     from_wechat_json,
     parse_menu,
     phone_label,
+    to_wechat_dict,
     to_wechat_json,
 )
 
@@ -68,8 +70,10 @@ class MenuService:
     """The menu from config.yaml (or the one edited), checked against the rules, pushed with menu/create."""
 
     def __init__(self, store: Store, api: WeChatAPI | None, configured: Menu | None,
-                 answers_click: Callable[[str], bool], clock: Callable[[], float] = time.time) -> None:
+                 answers_click: Callable[[str], bool], clock: Callable[[], float] = time.time,
+                 audit: AuditLog | None = None) -> None:
         self.store = store
+        self.audit = audit
         self.api = api
         self.configured = configured
         self.answers_click = answers_click
@@ -87,15 +91,28 @@ class MenuService:
             raise NoMenu("no menu: add a menu: section to config.yaml (the bot then owns the account's menu)")
         return menu
 
-    def edit(self, menu: Menu) -> Menu:
-        """Keep `menu` (checked) as the one to push next, over config.yaml's."""
+    def edit(self, menu: Menu, *, actor: str) -> Menu:
+        """Keep `menu` (checked) as the one to push next, over config.yaml's (audited as `actor`)."""
         menu = check_menu(menu)
+        before = self.current()
         self.store.save_menu_edit(to_wechat_json(menu))
+        if before != menu:
+            self._record(actor, "menu.edit", before, menu)
         return menu
 
-    def drop_edit(self) -> None:
+    def drop_edit(self, *, actor: str) -> None:
         """Forget the edited menu: config.yaml's applies again."""
+        before = self.current()
         self.store.drop_menu_edit()
+        if before != self.current():
+            self._record(actor, "menu.drop_edit", before, self.current())
+
+    def _record(self, actor: str, action: str, before: Menu | None, after: Menu | None,
+                **extra: object) -> None:
+        if self.audit is not None:
+            self.audit.record(actor, action, "menu",
+                              before={"menu": to_wechat_dict(before)} if before else {},
+                              after={**({"menu": to_wechat_dict(after)} if after else {}), **extra})
 
     def check(self, menu: Menu) -> MenuCheck:
         """WeChat's limits (MenuError), then the rules behind CLICK keys (errors) and what looks odd (warnings)."""
@@ -119,7 +136,7 @@ class MenuService:
                             f"than {MAX_LINK_DOMAINS} (65316)")
         return MenuCheck(menu, tuple(errors), tuple(warnings))
 
-    def push(self, menu: Menu, *, allow_unanswered: bool = False) -> MenuPush:
+    def push(self, menu: Menu, *, allow_unanswered: bool = False, actor: str) -> MenuPush:
         """Check, send with menu/create, record it; WeChatAPIError (nothing recorded) if WeChat refuses."""
         report = self.check(menu)
         if report.errors and not allow_unanswered:
@@ -131,8 +148,9 @@ class MenuService:
         api.post("menu/create", data=body.encode("utf-8"))
         at = self.clock()
         self.store.record_menu_push(body, at)
-        return MenuPush(report.menu, at, tuple(diff(previous.menu if previous else None, report.menu)),
-                        previous is None)
+        changes = tuple(diff(previous.menu if previous else None, report.menu))
+        self._record(actor, "menu.push", previous.menu if previous else None, report.menu, changes=list(changes))
+        return MenuPush(report.menu, at, changes, previous is None)
 
     def fetch(self) -> Menu | None:
         """The menu WeChat has now (menu/get), or None when it has none (46003)."""

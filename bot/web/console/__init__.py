@@ -22,7 +22,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 def init_app(app: Flask) -> None:
     """Register the console's blueprints, CSRF protection and security headers."""
     # Each feature module adds its pages and operations to the blueprints when imported.
-    from bot.web.console import account, catalog, dashboard, posts, questions, rules, views  # noqa: F401
+    from bot.web.console import account, audit, catalog, dashboard, menu, posts, questions, rules, users, views  # noqa: F401
     from bot.web.console.blueprints import api, pages
 
     cfg = app.extensions["wxbot"].config

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from flask_wtf.csrf import CSRFError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from bot.web.console.auth import Caller, TokenRefused, caller, csrf, needs_csrf
@@ -26,12 +26,13 @@ JsonBody = dict[str, Any] | list[Any]
 class ApiError(Exception):
     """An answer other than success: status, a stable code, a message for people and the field at fault."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.extra = extra  # more facts for programs (WeChat's errcode)
 
     def response(self) -> Response:
-        resp = jsonify({"error": {"code": self.code, "message": self.message, "field": self.field}})
+        resp = jsonify({"error": {"code": self.code, "message": self.message, "field": self.field, **self.extra}})
         resp.status_code = self.status
         return resp
 
@@ -40,6 +41,7 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     field: str | None = None
+    errcode: int | None = Field(None, description="WeChat's errcode, when WeChat refused (502)")
 
 
 class ErrorResponse(BaseModel):
@@ -60,6 +62,7 @@ class Operation:
     query: type[BaseModel] | None
     response: Any  # a pydantic model class, list[Model], or None for 204
     status: int
+    errors: tuple[int, ...] = ()  # statuses beyond the usual ones (502: WeChat refused)
 
 
 OPERATIONS: list[Operation] = []  # filled as the feature modules are imported, like the blueprint's routes
@@ -108,7 +111,8 @@ def _dump(result: Any) -> Any:
 
 def operation(path: str, method: str, *, summary: str, tag: str, area: str | None,
               body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-              response: Any = None, status: int = 200) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              response: Any = None, status: int = 200,
+              errors: tuple[int, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare an API operation; the view gets ``caller``, ``body`` and ``query`` (when declared) by keyword."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,7 +138,7 @@ def operation(path: str, method: str, *, summary: str, tag: str, area: str | Non
 
         api.add_url_rule(path, endpoint=fn.__name__, view_func=view, methods=[method])
         OPERATIONS.append(Operation(_PATH_PARAM.sub(r"{\1}", path), method.lower(), fn.__name__, summary, tag,
-                                    area, body, query, response, status))
+                                    area, body, query, response, status, errors))
         return view
 
     return decorate
@@ -209,6 +213,8 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
             responses.setdefault("422", {"description": "a malformed id or field", **error})
         if op.method != "get":
             responses["409"] = {"description": "conflicts with the current state", **error}
+        for extra in op.errors:
+            responses.setdefault(str(extra), {"description": "see the error's code and message", **error})
         entry: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.tag],
                                  "parameters": _parameters(op), "responses": responses}
         if op.body is not None:

@@ -147,3 +147,48 @@ def wechat_error_words(code: int, meaning: str) -> str:
     """A WeChat error for editors: the Chinese we know for its code, else WeChat's own words and the code."""
     known = _WECHAT_ERRORS.get(code)
     return f"{known}（错误码 {code}）" if known else f"{meaning}（错误码 {code}）"
+
+
+# -- the custom menu (bot.wechat.menu, menu_service) and users (bot.accounts.users) ----------------------
+
+_KNOWN += tuple((re.compile(p), t) for p, t in (
+    (r"^(\d+) bytes, at most (\d+)", r"共 \1 字节（UTF-8，一个汉字 3 字节），微信最多允许 \2 字节"),
+    (r"^(\d+) buttons, must be 1 to (\d+)", r"一级菜单有 \1 个，须为 1–\2 个"),
+    (r"^(\d+) sub-buttons, at most (\d+)", r"子菜单有 \1 个，最多 \2 个"),
+    (r"must be a list of 1 to (\d+) buttons", r"请至少填写一个一级菜单（最多 \1 个）"),
+    (r"^is required: click or view", "请选择类型：发送关键词（click）或打开链接（view）"),
+    (r"^is required$", "必填"),
+    (r"must not start or end with spaces", "开头和结尾不能有空格"),
+    (r"duplicate key '([^']*)'", r"关键词“\1”已被另一个按钮使用"),
+    (r"must be an http\(s\) URL", "须为 http:// 或 https:// 开头的链接"),
+    (r"no enabled rule answers '([^']*)' for a menu click",
+     r"没有启用的规则回复菜单点击“\1”（用户只会收到默认回复）：请添加消息类型含“菜单点击”的规则"),
+    (r"'([^']*)' shows as '([^']*)' on the phone", r"“\1”在手机上显示为“\2”"),
+    (r"links to (\d+) domains \(([^)]*)\); WeChat may refuse more than (\d+)",
+     r"链接指向 \1 个域名（\2），微信可能拒绝超过 \3 个（65316）"),
+    (r"a (click|view) button has no (key|url)", r"该类型的按钮不填\2"),
+    (r"unknown type '([^']*)'", r"未知的按钮类型“\1”"),
+    (r"no menu: add a menu: section", "还没有菜单：请在下方编辑后保存，或在 config.yaml 中添加 menu:"),
+    (r"no AppSecret configured", "未配置 AppSecret（WECHAT_APP_SECRET），无法推送到微信"),
+    (r"you cannot (disable|demote) yourself", r"不能停用自己或取消自己的管理员角色，请让另一位管理员操作"),
+    (r"they are the last enabled admin", "这是最后一位启用的管理员，不能停用或改为编辑"),
+    (r"must be admin or editor", "角色须为管理员或编辑"),
+    (r"no user named '([^']*)'", r"没有用户“\1”"),
+))
+
+WECHAT_MENU_ERRORS = {
+    40016: "一级菜单个数不对（1–3 个）", 40017: "按钮类型无效", 40018: "一级菜单名称太长（最多 16 字节）",
+    40019: "按钮关键词太长（最多 128 字节）", 40020: "按钮链接太长（最多 1024 字节）",
+    40022: "子菜单级数不对（只能两级）",
+    40023: "子菜单个数不对（1–5 个）", 40024: "子菜单按钮类型无效", 40025: "子菜单名称太长（最多 60 字节）",
+    40026: "子菜单关键词太长（最多 128 字节）", 40027: "子菜单链接太长（最多 1024 字节）",
+    40033: "请求含有 \\uXXXX 转义字符", 40054: "子菜单链接的域名不被允许", 40055: "菜单链接的域名不被允许",
+    65316: "菜单链接的域名太多（最多 3 个）", 65317: "菜单链接无效", 46003: "公众号还没有自定义菜单",
+}
+
+
+def menu_wechat_error(code: int, meaning: str) -> str:
+    """WeChat's refusal of a menu in Chinese, with its errcode."""
+    known = WECHAT_MENU_ERRORS.get(code)
+    words = f"{known}（错误码 {code}）" if known else wechat_error_words(code, meaning)
+    return f"微信拒绝了菜单：{words}"
