@@ -12,6 +12,7 @@ import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -22,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bot import create_app  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.fake_wechat import FakeAccount, FakeWeChatServer  # noqa: E402
+from bot.rules.survey import survey_link  # noqa: E402
 from bot.store import EmbeddedRedis, Store  # noqa: E402
 from bot.wechat.simulator import Account, message_xml, signed_request  # noqa: E402
 
@@ -90,6 +92,10 @@ def seed(app: object, config: object, url: str) -> str:
     for i, text in enumerate(MESSAGES):
         query, body = signed_request(account, message_xml(account, f"o_demo_follower_{i:011d}", text=text))
         requests.post(f"{url}/wechat", params=query, data=body, timeout=10).raise_for_status()
+    for i in range(3):  # a few survey clicks, through the tracked link as a follower's phone would open it
+        link = survey_link(bot.config.account.public_base_url, bot.config.secret_key, f"u_demo{i:012d}")
+        requests.get(url + urlsplit(link).path, allow_redirects=False, timeout=10).raise_for_status()
+    bot.menu.push(bot.menu.required(), actor="admin")  # the menu page then shows a push in its history
     result = bot.ctx.services.posts.run_digest()
     return result.post or "1"
 
