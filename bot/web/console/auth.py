@@ -90,4 +90,5 @@ def caller() -> Caller | None:
 
 def needs_csrf() -> bool:
     """State-changing requests made with the browser's cookie carry the CSRF token; token calls do not."""
-    return request.method not in SAFE_METHODS and "Authorization" not in request.headers
+    # An empty Authorization header is no token: caller() then uses the cookie, so the CSRF check applies.
+    return request.method not in SAFE_METHODS and not request.headers.get("Authorization", "").strip()
