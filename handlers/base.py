@@ -18,7 +18,7 @@ from bot.questions.posts import PostService
 from bot.rules.catalog_service import CatalogService
 from bot.rules.ruleset import RuleSet
 from bot.stats import Stats
-from bot.store import Effect, Store
+from bot.store import Effect, Store, Write
 from bot.wechat.api import WeChatAPI
 from bot.wechat.messages import Inbound, Reply
 
@@ -29,6 +29,15 @@ class Outcome:
 
     reply: Reply | None
     effects: tuple[Effect, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What `handle` gets instead of the finding when the router's `write` asked the claim for a write."""
+
+    found: Any  # what `check` found
+    result: Any  # what the write's script answered; None when Redis could not be reached
+    links_waiting: bool = False  # answer links wait for this follower (the claim's flag, same round trip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,11 @@ class Router:
     def check(self, msg: Inbound, ctx: Context) -> object | None:
         """What this router found in `msg` (handed to `handle`), or None when it is not ours."""
         raise NotImplementedError
+
+    def write(self, msg: Inbound, found: Any, ctx: Context) -> Write | None:
+        """A non-pure router's store write, made by the dedup claim itself (so at most once, and one round trip
+        fewer); `handle` then gets `Written`. Computed on the request thread: memory only."""
+        return None
 
     def handle(self, msg: Inbound, found: Any, ctx: Context) -> Outcome:
         raise NotImplementedError

@@ -1,20 +1,21 @@
 """Followers' questions: stored for the next Q&A reply post and acknowledged with its due time.
 
-Not pure: storing a question is Redis I/O on a worker thread, under WeChat's reply deadline.
+Not pure: the question is stored by the push's dedup claim (`write`); the acknowledgment follows from
+what the store answered, on a worker thread under WeChat's reply deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from bot.questions.desk import fold_words, question_body, with_pending_links
-from bot.questions.posts import PostService
 from bot.rules.model import RuleMatch
-from bot.store import Effect, StoreError
+from bot.store import Effect, StoreError, Write
 from bot.wechat import messages as m
-from handlers.base import Context, Outcome, Router
+from handlers.base import Context, Outcome, Router, Written
 from handlers.urgent import guidance, urgent_match
 
 NO_POST_YET = "答疑文章还在整理中，发布后会第一时间推送链接给提问的读者。您也可以以“提问”开头发送您的问题。"
@@ -44,28 +45,27 @@ class ExplicitQuestion(Router):
         # The urgent router, asked before this one, leaves explicit questions to us (see handlers.urgent).
         return Asked(body, text, urgent_match(msg, ctx)) if body else None
 
-    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+    def write(self, msg: m.Inbound, found: Any, ctx: Context) -> Write:
         asked: Asked = found
-        service: PostService = ctx.services.posts
-        asker = ctx.pseudonym(msg.openid)
-        if asked.urgent is None:
-            try:
-                received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
-                                                now=ctx.clock())
-                return Outcome(m.TextReply(with_pending_links(ctx.store, asker, service.desk.reply(received))))
-            except StoreError:  # e.g. the primary failing over: the follower is told to send it again
-                return Outcome(m.TextReply(NOT_SAVED))
-        # Symptoms first: the question waits for the next reply post, the follower must not, and the
-        # guidance (from memory) must not depend on Redis taking the question. A reply longer than one
-        # passive message is split by the intake, the rest sent through the API.
-        first = guidance(asked.urgent, ctx)
-        effects: tuple[Effect, ...] = (ctx.store.hit_effect("rules", asked.urgent.rule.id, ctx.today()),)
-        try:
-            received = service.desk.receive(openid=msg.openid, asker=asker, body=asked.body, text=asked.text,
-                                            now=ctx.clock())
-            text = with_pending_links(ctx.store, asker, f"{first}\n\n{service.desk.reply(received)}")
-        except StoreError:
-            text, effects = f"{first}\n\n{NOT_SAVED}", ()  # no Redis for the counter either
+        return ctx.services.posts.desk.write(openid=msg.openid, asker=ctx.pseudonym(msg.openid), body=asked.body,
+                                             text=asked.text, now=ctx.clock())
+
+    def handle(self, msg: m.Inbound, found: Any, ctx: Context) -> Outcome:
+        written: Written = found  # the question was stored (or not: result None) with the dedup claim
+        asked: Asked = written.found
+        desk = ctx.services.posts.desk
+        text = NOT_SAVED if written.result is None else desk.reply(desk.received(written.result, ctx.clock()))
+        effects: tuple[Effect, ...] = ()
+        if asked.urgent is not None:
+            # Symptoms first: the question waits for the next reply post, the follower must not, and the
+            # guidance (from memory) does not depend on Redis taking the question. A reply longer than one
+            # passive message is split by the intake, the rest sent through the API.
+            text = f"{guidance(asked.urgent, ctx)}\n\n{text}"
+            if written.result is not None:  # no Redis for the counter either
+                effects = (ctx.store.hit_effect("rules", asked.urgent.rule.id, ctx.today()),)
+        if written.links_waiting:
+            with contextlib.suppress(StoreError):  # else the links stay for the follower's next message
+                text = with_pending_links(ctx.store, ctx.pseudonym(msg.openid), text)
         return Outcome(m.TextReply(text), effects)
 
 

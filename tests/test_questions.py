@@ -210,9 +210,9 @@ def test_a_symptom_question_gets_the_guidance_even_if_storing_fails(app: Any, we
     from handlers.questions import NOT_SAVED
 
     def down(*args: Any, **kwargs: Any) -> Any:
-        raise StoreError("Redis went away after the dedup claim")
+        raise StoreError("Redis went away")
 
-    monkeypatch.setattr(store, "add_question", down)
+    monkeypatch.setattr(store, "claim_with", down)
     [fever] = [r for r in config.seed_rules if r.id == "urgent-fever"]
     reply = wechat.send("提问：肾移植后发烧39度怎么办")
     assert reply.text.startswith(f"⚠️ {fever.answer.texts[0]}") and reply.text.endswith(NOT_SAVED)

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import redis
 
-from bot.store import FORGED, OUTBOX_TTL, EmbeddedRedis, Store
+from bot.store import FORGED, OUTBOX_TTL, EmbeddedRedis, Store, Write
 
 
 def test_a_signature_is_bound_to_its_first_body_in_the_claim(store: Store) -> None:
@@ -27,6 +27,31 @@ def test_claim_once_then_returns_stored_value(store: Store) -> None:
     assert store.claim("m:1", b"Rsecond", 60, [effect]) == b"Rfirst"
     assert store.redis.hget(store.key("stats", "rules", "20261129"), "survey") == b"1"
     assert 0 < int(store.redis.ttl(store.key("dedup", "m:1"))) <= 60  # type: ignore[arg-type]
+
+
+def _question_write(store: Store, text: str, asker: str = "u_w") -> Write:
+    return store.question_write(asker, "o_w", {"public": text, "norm": text, "topic": "t"}, now=1.0, day="20261207",
+                                dup_hash=text, daily_limit=5, dup_ttl=600)
+
+
+def test_a_question_rides_on_its_claim_and_is_stored_once(store: Store) -> None:
+    """claim_with: the question is stored only by the call that claims the push (one round trip)."""
+    seen = store.seen_effect("u_w", 5.0)
+    links = store.pending_links_flag("u_w")
+    prior, result = store.claim_with(_question_write(store, "q1"), "m:w1", b"P", 60, [seen, links])
+    assert prior is None and result == [b"new", b"1"] and store.pending_count() == 1
+    store.add_pending_link("u_w", {"title": "答疑", "url": "https://example.org/a"})
+    prior, result = store.claim_with(_question_write(store, "q1"), "m:w1", b"P", 60, [seen, links])
+    assert (prior, result) == (b"P", None) and store.pending_count() == 1  # a retry: nothing stored again
+    prior, result = store.claim_with(_question_write(store, "q1"), "m:w2", b"P", 60, [seen, links])
+    assert prior == 1 and result == [b"dup", b"1"]  # a new push repeating the question; links are waiting
+    prior, result = store.claim_with(_question_write(store, "q2"), "m:w3", b"P", 60, [],
+                                     binding=("sig-w", "body-a"))
+    assert prior is None and result == [b"new", b"2"]
+    prior, result = store.claim_with(_question_write(store, "q3"), "m:w4", b"P", 60, [],
+                                     binding=("sig-w", "body-b"))
+    assert (prior, result) == (FORGED, None) and store.pending_count() == 2  # a forgery stores nothing
+    assert store.outcome("m:w4") is None
 
 
 def test_concurrent_claims_have_one_winner(store: Store) -> None:

@@ -22,7 +22,7 @@ from bot.config import ArticleConfig, QASchedule, QuestionsConfig
 from bot.questions.privacy import clip, scrub
 from bot.questions.similarity import compared_form, features
 from bot.rules.normalization import normalize
-from bot.store import Store
+from bot.store import Store, Write
 from bot.wechat import messages as m
 from bot.wechat.api import WeChatAPI, WeChatAPIError
 from bot.wechat.outbound import custom_message
@@ -184,17 +184,25 @@ class QuestionDesk:
             due = self._due = next_due(self.qa.schedules, now)
         return due
 
-    def receive(self, *, openid: str, asker: str, body: str, text: str, now: datetime) -> Received:
-        """Store `body` (the question; `text` is the whole message as received) unless a repeat or over the limit."""
+    def write(self, *, openid: str, asker: str, body: str, text: str, now: datetime) -> Write:
+        """The store call keeping `body` (the question; `text`: the whole message) unless a repeat or over the limit."""
         fields = {"asker": asker, "text": text[:MAX_TEXT_CHARS], **prepare(body, self.tagger)}
-        norm = fields["norm"]
-        outcome, qid = self.store.add_question(
+        return self.store.question_write(
             asker, openid if self.qa.notify_askers else "",  # never told: nothing needs the openid
             fields, now=now.timestamp(), day=now.astimezone(self.tz).strftime("%Y%m%d"),
-            dup_hash=hashlib.blake2b(norm.encode(), digest_size=10).hexdigest(),
+            dup_hash=hashlib.blake2b(fields["norm"].encode(), digest_size=10).hexdigest(),
             daily_limit=self.qa.daily_limit, dup_ttl=self.qa.duplicate_days * 86400)
+
+    def received(self, result: Sequence[bytes], now: datetime) -> Received:
+        """What the store answered for `write` (outcome, id or count), as the acknowledgment needs it."""
+        outcome, qid = (r.decode() if isinstance(r, bytes) else str(r) for r in result)
         metrics.QUESTIONS.labels(outcome).inc()
         return Received(outcome, qid, self.next_due(now))
+
+    def receive(self, *, openid: str, asker: str, body: str, text: str, now: datetime) -> Received:
+        """Store a question on its own (the webhook stores it with its dedup claim instead, see `write`)."""
+        write = self.write(openid=openid, asker=asker, body=body, text=text, now=now)
+        return self.received(self.store.add_question(write), now)
 
     def reply(self, received: Received) -> str:
         due = format_due(received.due, self.tz) if received.due else "近期"

@@ -128,11 +128,11 @@ from bot.store.menu import MENU_PUSHES_KEPT, MenuStore
 from bot.store.posts import PostEdit, PostStore
 from bot.store.rules import RulesStore
 from bot.store.stats import StatsStore
-from bot.store.webhook import FORGED, Effect, WebhookStore
+from bot.store.webhook import FORGED, Effect, WebhookStore, Write
 from bot.store.wechat import OUTBOX_TTL, WeChatStore
 
 __all__ = ["DEFAULT_PREFIX", "FORGED", "MENU_PUSHES_KEPT", "OUTBOX_TTL", "Effect", "EmbeddedRedis", "PostEdit",
-           "RedisURLError", "Store", "StoreError", "delete_prefix"]
+           "RedisURLError", "Store", "StoreError", "Write", "delete_prefix"]
 
 
 class Store(WebhookStore, RulesStore, CatalogStore, WeChatStore, PostStore, MenuStore, AccountStore,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -14,6 +15,8 @@ import redis
 from redis.sentinel import Sentinel
 
 from bot.store.connection import ReplicaWait
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "wxbot:"
 STATS_TTL = 400 * 86400  # daily counters (questions, survey clicks): a year and a bit, for charts; nothing personal
@@ -101,6 +104,20 @@ class StoreBase:
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
+
+    def _durably(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a script whose writes must survive a failover: with replicas to wait for, WAIT in the same trip."""
+        if not self.wait.replicas:
+            return self._scripts[script](keys=keys, args=args)
+        # WAIT counts the replicas that have this connection's writes: one pipeline keeps them on one connection.
+        pipe = self.redis.pipeline(transaction=False)
+        self._scripts[script](keys=keys, args=args, client=pipe)
+        pipe.execute_command("WAIT", self.wait.replicas, self.wait.timeout_ms)
+        result, acked = pipe.execute()
+        if acked < self.wait.replicas:  # stored on the primary all the same: refusing would not unstore it
+            log.warning("%s: stored, but only %d of %d replicas confirmed it within %d ms", script, acked,
+                        self.wait.replicas, self.wait.timeout_ms)
+        return result
 
     def ping(self) -> bool:
         try:

@@ -10,7 +10,7 @@ from typing import Any, cast
 import redis
 
 from bot.store.base import STATS_TTL, StoreBase, as_mapping, strs, text_hash
-from bot.store.webhook import Effect
+from bot.store.webhook import Effect, Write
 
 log = logging.getLogger(__name__)
 
@@ -18,31 +18,25 @@ log = logging.getLogger(__name__)
 class QuestionStore(StoreBase):
     """Questions from intake to rejection, follower records and answer links waiting for a follower."""
 
-    def add_question(self, asker: str, openid: str, fields: Mapping[str, str], *, now: float, day: str,
-                     dup_hash: str, daily_limit: int, dup_ttl: int) -> tuple[str, str]:
-        """Store a question atomically: ("new", id), ("dup", earlier id) or ("limit", count today).
+    def question_write(self, asker: str, openid: str, fields: Mapping[str, str], *, now: float, day: str,
+                       dup_hash: str, daily_limit: int, dup_ttl: int) -> Write:
+        """The call that stores a question atomically (see `add_question`), for the webhook's claim to carry.
 
         `openid` is kept (until the question no longer needs it) to tell the asker; '' keeps none.
         """
-        keys = [self.key("q", "dup", asker, dup_hash), self.key("q", "day", asker, day), self.key("q", "seq"),
+        keys = (self.key("q", "dup", asker, dup_hash), self.key("q", "day", asker, day), self.key("q", "seq"),
                 self.key("q", "new"), self.key("follower", asker), self.key("follower", asker, "open"),
-                self.key("stats", "questions", day)]
+                self.key("stats", "questions", day))
         args: list[Any] = [self.key("q", ""), self.key("post", ""), repr(now), daily_limit, dup_ttl, 2 * 86400,
                            openid, STATS_TTL]
         for name, value in fields.items():
             args.extend((name, value))
-        if not self.wait.replicas:
-            outcome, value = self._scripts["add_question"](keys=keys, args=args)
-            return outcome.decode(), value.decode()
-        # WAIT counts the replicas that have this connection's writes: one pipeline keeps them on one connection.
-        pipe = self.redis.pipeline(transaction=False)
-        self._scripts["add_question"](keys=keys, args=args, client=pipe)
-        pipe.execute_command("WAIT", self.wait.replicas, self.wait.timeout_ms)
-        (outcome, value), acked = pipe.execute()
-        if acked < self.wait.replicas:  # stored on the primary all the same: refusing would not unstore it
-            log.warning("question stored but only %d of %d replicas confirmed it within %d ms", acked,
-                        self.wait.replicas, self.wait.timeout_ms)
-        return outcome.decode(), value.decode()
+        return Write("add_question", keys, tuple(args))
+
+    def add_question(self, write: Write) -> tuple[bytes, bytes]:
+        """Store a question on its own: ("new", id), ("dup", earlier id) or ("limit", count today)."""
+        outcome, value = self._durably("add_question", list(write.keys), list(write.args))
+        return outcome, value
 
     def question(self, qid: str) -> dict[str, str] | None:
         return text_hash(self.redis.hgetall(self.key("q", qid))) or None

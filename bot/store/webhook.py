@@ -27,6 +27,15 @@ class Effect:
     arg: int
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """A script call a non-pure handler needs, carried by the dedup claim (`claim_with`): run at most once."""
+
+    script: str  # lua/{script}.lua; lua/claim_{script}.lua runs it after the claim
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+
+
 class WebhookStore(StoreBase):
     """Dedup claims, outcomes for retries, and the writes a pure handler asks for."""
 
@@ -37,17 +46,35 @@ class WebhookStore(StoreBase):
         A new push returns None, or 1 if the key of a "flag" effect exists. `binding` (signature, body digest)
         ties a plaintext push's signature to its body: another body under it returns FORGED, changing nothing.
         """
+        keys, args = self._claim_args(dedup_key, value, ttl, effects, binding, binding_ttl)
+        try:
+            result = self._held.call("EVALSHA", self._scripts["claim"].sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:  # first use, or the server restarted: load it once
+            result = self._scripts["claim"](keys=keys, args=args)
+        return cast(bytes | int | None, result)
+
+    def claim_with(self, write: Write, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect] = (),
+                   binding: tuple[str, str] | None = None, binding_ttl: int = 0) -> tuple[bytes | int | None, Any]:
+        """`claim`, and `write` only if this call claimed the push: (None or 1 as `claim` answers, the write's
+        result) for a new push, else (what `claim` answers, None). One round trip (with WAIT, when configured).
+        """
+        keys, args = self._claim_args(dedup_key, value, ttl, effects, binding, binding_ttl)
+        result = self._durably(f"claim_{write.script}", [*keys, *write.keys],
+                               [len(keys), len(args), *args, *write.args])
+        if isinstance(result, list):
+            return (1 if result[0] == 1 else None), result[1:]
+        return result, None
+
+    def _claim_args(self, dedup_key: str, value: bytes, ttl: int, effects: Sequence[Effect],
+                    binding: tuple[str, str] | None, binding_ttl: int) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the claim script: the settle script's, then the plaintext binding (or none)."""
         keys, args = self._effect_args(dedup_key, value, ttl, effects)
         if binding is None:
             args += ("", 0)
         else:
             keys.append(self.key("sig", binding[0]))
             args += (binding[1], binding_ttl or ttl)
-        try:
-            result = self._held.call("EVALSHA", self._scripts["claim"].sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:  # first use, or the server restarted: load it once
-            result = self._scripts["claim"](keys=keys, args=args)
-        return cast(bytes | int | None, result)
+        return keys, args
 
     def _effect_args(self, dedup_key: str, value: bytes, ttl: int,
                      effects: Sequence[Effect]) -> tuple[list[str], list[Any]]:

@@ -25,7 +25,7 @@ from bot.wechat.api import WeChatAPI, WeChatAPIError
 from bot.wechat.edge import Envelope, WeChatEdge
 from bot.wechat.errors import WeChatRequestError
 from bot.wechat.outbound import custom_message, fits_passive, render_reply, split_text
-from handlers.base import Context, Dispatcher, Outcome, Router
+from handlers.base import Context, Dispatcher, Outcome, Router, Written
 
 log = logging.getLogger(__name__)
 
@@ -184,12 +184,24 @@ class Intake:
     def _slow(self, router: Router, found: object, env: Envelope, started: float) -> tuple[int, str]:
         msg = env.message
         deadline = self._deadline(started, env)
+        store = self.ctx.store
+        write = router.write(msg, found, self.ctx)
         try:
-            prior = self.ctx.store.claim(msg.dedup_key, PENDING, self.ttl, self._window_effects(msg),
-                                         env.binding, self.binding_ttl)
+            if write is None:
+                prior = store.claim(msg.dedup_key, PENDING, self.ttl, self._window_effects(msg), env.binding,
+                                    self.binding_ttl)
+            else:  # the handler's write rides on the claim; answer links waiting are reported by it too
+                effects = (*self._window_effects(msg), store.pending_links_flag(self.ctx.pseudonym(msg.openid)))
+                prior, result = store.claim_with(write, msg.dedup_key, PENDING, self.ttl, effects, env.binding,
+                                                 self.binding_ttl)
+                found = Written(found, result, prior == LINKS_WAITING)
         except StoreError as exc:
             log.warning("store unavailable (%s); %s not handled", type(exc).__name__, msg.dedup_key)
-            return 200, self.edge.seal(render_reply(m.TextReply(BUSY_REPLY), msg), env)
+            if write is None:
+                return 200, self.edge.seal(render_reply(m.TextReply(BUSY_REPLY), msg), env)
+            prior, found = None, Written(found, None)  # the handler says what was not stored
+        if prior == LINKS_WAITING:
+            prior = None
         if prior == FORGED:
             return self._forged(env)
         if isinstance(prior, bytes):

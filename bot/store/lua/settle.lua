@@ -1,3 +1,3 @@
 -- A slow handler finished (it ran once, after its claim): its final outcome and its effects.
-local nkeys = #KEYS
 --#include _apply
+return apply(KEYS, ARGV, #KEYS)
