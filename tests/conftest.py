@@ -174,7 +174,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], workers: int = 2, stderr: Any = None) -> Iterator[str]:
-    """The real service under gunicorn on a free loopback port, with exactly `env`; yields its base URL.
+    """The real service (`python -m bot web`: gunicorn) on a free loopback port, with exactly `env`; yields its URL.
 
     `stderr`: a file for the service's logs (default: this process's stderr)."""
     with gunicorn_process(env, workers, stderr) as (url, _):
@@ -196,9 +196,9 @@ def gunicorn_process(env: dict[str, str], workers: int = 2, stderr: Any = None,
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         port = listener.getsockname()[1]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"fd://{listener.fileno()}",
-             "--workers", str(workers), "--log-level", "warning", "--no-control-socket"],
+        proc = subprocess.Popen(  # the production web server, started as production starts it
+            [sys.executable, "-m", "bot", "web", "--bind", f"fd://{listener.fileno()}", "--workers", str(workers),
+             "--log-level", "warning"],
             cwd=ROOT, env=env, pass_fds=(listener.fileno(),), stderr=stderr, start_new_session=own_group)
     url = f"http://127.0.0.1:{port}"
 

@@ -1,8 +1,8 @@
-"""Command line: `python -m bot run | check | simulate | fake-wechat | rules | catalog | questions | digest | posts
-| outbox | menu | users`.
+"""Command line: `python -m bot run | web | check | simulate | fake-wechat | rules | catalog | questions | digest
+| posts | outbox | menu | users`.
 
 One module per command group. Commands that need the bot's services run inside the app (registered on
-`app.cli` by `init_app`); `run`, `check`, `simulate` and `fake-wechat` work without it.
+`app.cli` by `init_app`); `run`, `web`, `check`, `simulate` and `fake-wechat` work without it.
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ def main(create_app: Callable[[], Flask]) -> None:
                        load_dotenv=False, help="WeChat official-account bot.")
     # Flask's --app/--env-file/--debug options do not apply: the app is always this bot's.
     group.params = [p for p in group.params if p.name not in ("app", "env_file", "debug")]
-    from bot.cli import check, fake_wechat, run, simulate
+    from bot.cli import check, fake_wechat, run, simulate, web
 
-    for command in (run.run_command, check.check_command, simulate.simulate_command, fake_wechat.fake_wechat_command):
+    for command in (run.run_command, web.web_command, check.check_command, simulate.simulate_command,
+                    fake_wechat.fake_wechat_command):
         group.add_command(command)
     group.main(prog_name="python -m bot")

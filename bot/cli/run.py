@@ -16,7 +16,8 @@ from types import FrameType
 import click
 
 from bot.cli.common import config_or_exit
-from bot.config import Config, ConfigError
+from bot.cli.web import check_redis, default_workers
+from bot.config import Config
 
 
 def _free_port(host: str = "127.0.0.1") -> int:
@@ -49,26 +50,13 @@ def _has_users(url: str) -> bool:
         store.close()
 
 
-def _check_redis(config: Config, url: str) -> None:
-    from bot.checks import check_store
-    from bot.store import Store
-
-    store = Store.from_url(url)
-    try:
-        check_store(config, store)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
-
-
 @click.command("run")
 @click.option("--host", default=lambda: os.environ.get("HOST", "127.0.0.1"), show_default="$HOST or 127.0.0.1")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")), show_default="$PORT or 8000")
-@click.option("--workers", type=int, show_default="$WEB_CONCURRENCY or 2 per core",
-              default=lambda: int(os.environ.get("WEB_CONCURRENCY", "0") or 0) or 2 * (os.cpu_count() or 1))
+@click.option("--workers", type=click.IntRange(1, 64), show_default="$WEB_CONCURRENCY or 2 per core",
+              default=lambda: default_workers(os.environ))
 def run_command(host: str, port: int, workers: int) -> None:
-    """Start the web server (gunicorn), the scheduler and, when needed, Redis and the fake WeChat API."""
+    """Start the web server (`python -m bot web`), the scheduler and, when needed, Redis and the fake WeChat API."""
     from bot.store import EmbeddedRedis
 
     config = config_or_exit()
@@ -89,7 +77,7 @@ def run_command(host: str, port: int, workers: int) -> None:
         notes.append(f"Redis: embedded, persisted under {data_dir}/")
     else:
         notes.append("Redis: $REDIS_URL")
-        _check_redis(config, env["REDIS_URL"])  # before any child starts: production refuses a volatile one
+        check_redis(config, env["REDIS_URL"])  # before any child starts: production refuses a volatile one
     if config.mode == "development":  # what `python -m bot check` says, before anything is started
         from bot.checks import run_checks
         from bot.store import Store
@@ -116,11 +104,9 @@ def run_command(host: str, port: int, workers: int) -> None:
              "--webhook-url", f"http://{host}:{port}/wechat"],
             env=fake_env))
         notes.append(f"WeChat API: our fake server at {env['WECHAT_API_BASE_URL']} (no WECHAT_APP_SECRET set)")
-    children.append(subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", f"{host}:{port}", "--workers", str(workers),
-         "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", "info",
-         "--no-control-socket"],
-        env=env))
+    # The production web server, as `python -m bot web` runs it (it replaces itself by the server).
+    children.append(subprocess.Popen([sys.executable, "-m", "bot", "web", "--bind", f"{host}:{port}", "--workers",
+                                      str(workers)], env=env))
     children.append(subprocess.Popen([sys.executable, "-m", "scheduler"], env=env))
     click.echo(f"Serving http://{host}:{port}/wechat ({workers} workers). " + "; ".join(notes) + ".")
     click.echo(console)
