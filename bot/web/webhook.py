@@ -1,43 +1,84 @@
-"""The `/wechat` endpoint: a thin Flask adapter over `bot.web.intake`."""
+"""`/wechat`: a plain WSGI app over `bot.web.intake`, mounted in front of Flask; and Flask's `/healthz`.
+
+Every push passes here, and a push needs nothing of Flask's request machinery (request context,
+session, URL routing, response object), which cost about as much CPU as the bot's whole handling of
+a keyword push (README, *Webhook throughput*). Every other path goes on to the Flask app.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, current_app
 
 from bot.wechat.edge import parse_query
 from bot.wechat.errors import WeChatRequestError
 
+if TYPE_CHECKING:
+    from bot import Bot
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+PATH = "/wechat"
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed", 413: "Content Too Large"}
+
 bp = Blueprint("webhook", __name__)
 
 
-def _text(body: str, status: int = 200, *, xml: bool = False) -> Response:
-    return Response(body, status=status, mimetype="application/xml" if xml else "text/plain",
-                    headers=(("X-Content-Type-Options", "nosniff"),))
+class WebhookEdge:
+    """WSGI middleware answering `/wechat` itself: GET (WeChat's URL check) and POST (pushes)."""
 
+    def __init__(self, app: WSGIApp, bot: Bot) -> None:
+        self.app = app
+        self.bot = bot
+        self.limit = bot.config.webhook.max_body_bytes
 
-@bp.get("/wechat")
-def verify() -> Response:
-    """WeChat's server-URL check: echo `echostr` only for a valid signature."""
-    try:
-        return _text(current_app.extensions["wxbot"].edge.verify_url(request.args))
-    except WeChatRequestError as exc:
-        return _text(exc.reason, exc.status)
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH:
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "")
+        headers = [("X-Content-Type-Options", "nosniff")]
+        if method == "POST":
+            status, body, xml = self._receive(environ)
+        elif method in ("GET", "HEAD"):
+            status, body, xml = self._verify(environ)
+        else:
+            status, body, xml = 405, "method not allowed", False
+            headers.append(("Allow", "GET, HEAD, POST"))
+        data = body.encode("utf-8")
+        headers += [("Content-Type", "application/xml; charset=utf-8" if xml else "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(data)))]
+        start_response(f"{status} {_REASONS.get(status, '')}", headers)
+        return [] if method == "HEAD" else [data]
 
+    def _verify(self, environ: dict[str, Any]) -> tuple[int, str, bool]:
+        """WeChat's server-URL check: echo `echostr` only for a valid signature."""
+        try:
+            return 200, self.bot.edge.verify_url(parse_query(environ.get("QUERY_STRING", ""))), False
+        except WeChatRequestError as exc:
+            return exc.status, exc.reason, False
 
-@bp.post("/wechat")
-def receive() -> Response:
-    # Every push passes here: the proxies are resolved once (each access costs a context lookup).
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    bot = current_app.extensions["wxbot"]
-    limit = bot.config.webhook.max_body_bytes
-    if (req.content_length or 0) > limit:
-        return _text("body too large", 413)
-    body = req.stream.read(limit + 1)  # also bounds chunked bodies that declare no length
-    if len(body) > limit:
-        return _text("body too large", 413)
-    # WeChat's query is plain ASCII; parsing it directly saves building a MultiDict per push.
-    status, reply = bot.intake.receive(parse_query(req.environ.get("QUERY_STRING", "")), body)
-    return _text(reply, status, xml=status == 200 and reply.startswith("<"))
+    def _receive(self, environ: dict[str, Any]) -> tuple[int, str, bool]:
+        declared = environ.get("CONTENT_LENGTH") or "0"
+        if not declared.isdigit():
+            return 400, "invalid Content-Length", False
+        if int(declared) > self.limit:
+            return 413, "body too large", False
+        stream = environ["wsgi.input"]
+        try:
+            if int(declared):
+                body = stream.read(int(declared))
+            elif environ.get("wsgi.input_terminated"):  # chunked, decoded by the server: read one byte too many
+                body = stream.read(self.limit + 1)
+            else:  # no length and a raw socket: reading would wait for the client to close
+                body = b""
+        except (OSError, ValueError):  # the client went away, or a broken chunked encoding
+            return 400, "could not read the body", False
+        if len(body) > self.limit:
+            return 413, "body too large", False
+        # WeChat's query is plain ASCII; parsing it directly saves building a MultiDict per push.
+        status, reply = self.bot.intake.receive(parse_query(environ.get("QUERY_STRING", "")), body)
+        return status, reply, status == 200 and reply.startswith("<")
 
 
 @bp.get("/healthz")
