@@ -3,6 +3,8 @@ oddities (a byte-order mark) are accepted."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
@@ -91,3 +93,30 @@ def test_a_push_for_another_account_is_refused(live_server: str, base_config: Co
     assert no_claims(store)
     by_appid = Account(acct.token, acct.app_id, acct.aes_key, acct.app_id)  # some tools address the AppID
     assert send(live_server, acct, message_xml(by_appid, "o_x", text="问卷")).status_code == 200
+
+
+def test_the_webhook_edge_over_http_chunked_bodies_methods_and_lengths(live_server: str, base_config: Config,
+                                                                       store: Store) -> None:
+    """`/wechat` is answered in front of Flask (bot.web.webhook): the HTTP corners a server sees."""
+    acct = account(base_config)
+    query, body = signed_request(acct, message_xml(acct, "o_chunked", text="问卷", msg_id=4_400_000_001))
+
+    def chunks(data: bytes) -> Any:  # no Content-Length: requests sends Transfer-Encoding: chunked
+        yield from (data[i:i + 100] for i in range(0, len(data), 100))
+
+    res = requests.post(live_server + "/wechat", params=query, data=chunks(body), timeout=10)
+    assert res.status_code == 200 and read_reply(acct, res.text).kind == "news"
+    query, body = signed_request(acct, message_xml(acct, "o_chunked", text="x" * 70000, msg_id=4_400_000_002))
+    res = requests.post(live_server + "/wechat", params=query, data=chunks(body), timeout=10)
+    assert res.status_code == 413 and res.text == "body too large"
+    res = requests.put(live_server + "/wechat", data=b"<xml/>", timeout=10)
+    assert res.status_code == 405 and res.headers["Allow"] == "GET, HEAD, POST"
+    res = requests.head(live_server + "/wechat", timeout=10)
+    assert res.status_code == 403 and res.content == b""  # unsigned: refused, and HEAD has no body
+    assert res.headers["X-Content-Type-Options"] == "nosniff"
+    assert store.outcome("m:4400000002") is None
+
+
+def test_a_length_that_is_no_number_is_a_clear_400(wechat: Any) -> None:
+    res = wechat.client.post("/wechat", data=b"<xml/>", environ_overrides={"CONTENT_LENGTH": "12abc"})
+    assert res.status_code == 400 and res.text == "invalid Content-Length"
