@@ -150,6 +150,46 @@ def test_sessions_and_csrf_over_real_http(live_server: str, console_users: Any) 
     assert session.get(f"{live_server}/api/me", timeout=10).status_code == 200  # still logged in
 
 
+SOY = {"id": "soy-milk", "name": "豆浆怎么喝", "keywords": ["豆浆怎么喝"], "match": "contains",
+       "answer": {"kind": "text", "texts": ["每天一杯为宜。"]}}
+
+
+def _rule_ids(session: requests.Session, base: str) -> list[str]:
+    return [r["id"] for r in session.get(f"{base}/api/rules", timeout=10).json()["rules"]]
+
+
+@pytest.mark.parametrize("header", ["", "Bearer ", "Bearer    "])
+def test_an_empty_authorization_header_does_not_skip_the_csrf_check_over_real_http(
+        live_server: str, console_users: Any, header: str) -> None:
+    """Regression: an empty `Authorization:` (or `Bearer ` and nothing) once let a cookie call skip CSRF."""
+    session = http_login(live_server, ADMIN)
+    token = session.headers.pop("X-CSRFToken")
+    before = _rule_ids(session, live_server)
+    empty = {"Authorization": header}
+    created = session.post(f"{live_server}/api/rules", json=SOY, headers=empty, timeout=10)
+    changed = session.put(f"{live_server}/api/rules/clinic-hours", json=SOY, headers=empty, timeout=10)
+    deleted = session.delete(f"{live_server}/api/rules/clinic-hours", headers=empty, timeout=10)
+    logout = session.post(f"{live_server}/console/logout", headers=empty, timeout=10, allow_redirects=False)
+    for resp in (created, changed, deleted):
+        assert resp.status_code in (400, 401, 403), (header, resp.status_code, resp.text[:200])
+        assert set(resp.json()["error"]) >= {"code", "message"}
+    # A page refuses the form (400), or with a malformed token sends the caller to log in (302): never logs out.
+    assert logout.status_code in (302, 400) and logout.headers.get("Location", "/console/login").startswith(
+        "/console/login")
+    assert session.get(f"{live_server}/api/me", timeout=10).json()["via"] == "session"
+    assert _rule_ids(session, live_server) == before  # nothing changed
+    if header == "":  # no token at all: the cookie with its CSRF token is an ordinary console call
+        ok = session.post(f"{live_server}/api/rules", json=SOY, timeout=10,
+                          headers={**empty, "X-CSRFToken": token})
+        assert ok.status_code == 201, ok.text[:300]
+        assert _rule_ids(session, live_server) == [*before, "soy-milk"]
+    else:  # a malformed bearer token is refused outright, never read as "use the cookie instead"
+        refused = session.post(f"{live_server}/api/rules", json=SOY, timeout=10,
+                               headers={**empty, "X-CSRFToken": token})
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        assert _rule_ids(session, live_server) == before
+
+
 @pytest.mark.browser
 def test_a_person_logs_in_and_out_in_chromium(live_server: str, console_users: Any, page: Any) -> None:
     browser_login(page, live_server, ADMIN)
