@@ -81,6 +81,8 @@ key                                type      what
                                              newest first; the last 10 kept (no TTL: no personal data)
 {p}menu:edited                     string    menu/create JSON of a menu edited for the next push (the console);
                                              kept until dropped, then config.yaml's ``menu:`` applies again
+{p}menu:version                    string    integer, bumped on every save or drop of ``menu:edited`` (an edit
+                                             based on an older one is refused)
 {p}users                           set       every console user's name (no TTL)
 {p}user:{name}                     hash      one console user (no TTL; never deleted, only disabled):
                                              ``role``, ``enabled`` (1/0), ``created``, ``hash`` (argon2id),

@@ -41,6 +41,14 @@ class NoMenu(LookupError):
     """There is no menu to push: no `menu:` in config.yaml and none edited."""
 
 
+class StaleMenu(RuntimeError):
+    """The menu was saved by someone else since the version an edit was based on; nothing changed."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__("menu: changed by someone else meanwhile; reload and try again")
+        self.current = current
+
+
 class NoWeChatAPI(RuntimeError):
     """No AppSecret is configured, so nothing can be sent to WeChat."""
 
@@ -91,19 +99,25 @@ class MenuService:
             raise NoMenu("no menu: add a menu: section to config.yaml (the bot then owns the account's menu)")
         return menu
 
-    def edit(self, menu: Menu, *, actor: str) -> Menu:
+    def version(self) -> int:
+        """Bumped by every edit and drop: an edit passes the one it was based on (StaleMenu if it moved)."""
+        return self.store.menu_version()
+
+    def edit(self, menu: Menu, *, actor: str, expected_version: int | None = None) -> Menu:
         """Keep `menu` (checked) as the one to push next, over config.yaml's (audited as `actor`)."""
         menu = check_menu(menu)
         before = self.current()
-        self.store.save_menu_edit(to_wechat_json(menu))
+        if self.store.save_menu_edit(to_wechat_json(menu), expected_version) < 0:
+            raise StaleMenu(self.version())
         if before != menu:
             self._record(actor, "menu.edit", before, menu)
         return menu
 
-    def drop_edit(self, *, actor: str) -> None:
+    def drop_edit(self, *, actor: str, expected_version: int | None = None) -> None:
         """Forget the edited menu: config.yaml's applies again."""
         before = self.current()
-        self.store.drop_menu_edit()
+        if self.store.drop_menu_edit(expected_version) < 0:
+            raise StaleMenu(self.version())
         if before != self.current():
             self._record(actor, "menu.drop_edit", before, self.current())
 

@@ -42,10 +42,26 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     errcode: int | None = Field(None, description="WeChat's errcode, when WeChat refused (502)")
+    version: int | None = Field(None, description="the current version, when a change was based on a stale one (409)")
 
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class VersionRequired(BaseModel):
+    """An update's `?version=`: the version the caller read, so that it cannot overwrite a newer edit unseen."""
+
+    version: int = Field(description="the version read with GET; a stale one gets 409 with the current version")
+
+
+MISSING_VERSION = ("send ?version= with the version you read (GET), so that the change cannot overwrite someone "
+                   "else's newer edit (请带上读取时的版本号 version，以免覆盖他人较新的修改)")
+
+
+def stale(message: str, current: int) -> ApiError:
+    """409 for a change based on an old version; `version` in the error is the current one, to reload."""
+    return ApiError(409, "stale", message, None, version=current)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +96,8 @@ def parse(model: type[BaseModel], data: Any, where: str) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(tuple(first["loc"]))
+        if where == "query" and field == "version" and first["type"] == "missing":
+            raise ApiError(422, "invalid", MISSING_VERSION, field) from None
         raise ApiError(422, "invalid", f"{where} {field}: {first['msg']}", field) from None
 
 
