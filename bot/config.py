@@ -173,6 +173,7 @@ class ConsoleConfig:
     argon2_memory_kib: int
     argon2_parallelism: int
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For (deploy/nginx: 1); 0 = none
+    api_requests_per_minute: int = 300  # /api/ calls per caller (user or token; else client address), then 429
     admin_password: str = field(default="", repr=False)  # BOT_ADMIN_PASSWORD: the first admin on an empty store
 
 
@@ -548,6 +549,7 @@ def _parse_console(cs: _Section, env: Mapping[str, str]) -> ConsoleConfig:
         argon2_memory_kib=cs.integer("argon2_memory_kib", d.argon2_memory_kib, 1024, 4 * 1024 * 1024),
         argon2_parallelism=cs.integer("argon2_parallelism", d.argon2_parallelism, 1, 16),
         trusted_proxies=cs.integer("trusted_proxies", d.trusted_proxies, 0, 5),
+        api_requests_per_minute=cs.integer("api_requests_per_minute", d.api_requests_per_minute, 1, 100_000),
         admin_password=env.get("BOT_ADMIN_PASSWORD", ""),
     )
     if console.session_max_hours * 60 < console.session_idle_minutes:

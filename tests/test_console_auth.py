@@ -285,3 +285,46 @@ def test_make_run_on_a_fresh_store_prints_a_first_admin_who_can_log_in(redis_url
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)  # drains the pipe, so no child blocks writing its logs
+
+
+@pytest.fixture
+def limited_app(config: Config, store: Store, console_users: Any) -> Any:
+    """The app with an API limit of 3 calls a minute per caller."""
+    cfg = replace(config, console=replace(config.console, api_requests_per_minute=3))
+    app = create_app({"TESTING": True}, config=cfg, store=store)
+    yield app
+    app.extensions["wxbot"].close()
+
+
+def test_the_api_limit_refuses_the_next_call_of_one_caller_only(limited_app: Flask, console_users: Any,
+                                                                 store: Store) -> None:
+    admin = limited_app.test_client()
+    assert _login(admin, ADMIN).status_code == 303  # pages do not count
+    assert [admin.get("/api/me").status_code for _ in range(3)] == [200, 200, 200]
+    refused = admin.get("/api/me")
+    assert refused.status_code == 429 and refused.is_json
+    error = refused.json["error"]
+    assert error["code"] == "rate_limited" and "3" in error["message"] and "请求过于频繁" in error["message"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert admin.post("/api/rules", json={}).status_code == 429  # every operation, before anything is done
+    token = console_users.users.issue_token(ADMIN, actor="test")
+    by_token = limited_app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert by_token.status_code == 429  # the same user with a token: the same count
+    editor = limited_app.test_client()
+    _login(editor, EDITOR)
+    assert editor.get("/api/me").status_code == 200  # another user is unaffected
+    assert store.redis.exists(store.key("ratelimit", "api", "user", ADMIN))  # in the app's Redis, its prefix
+
+
+def test_the_api_limit_counts_strangers_per_address(limited_app: Flask) -> None:
+    stranger = limited_app.test_client()
+    assert [stranger.get("/api/me").status_code for _ in range(3)] == [401, 401, 401]
+    assert stranger.get("/api/me").status_code == 429
+    other = limited_app.test_client().get("/api/me", environ_base={"REMOTE_ADDR": "192.0.2.8"})
+    assert other.status_code == 401  # another address is unaffected
+
+
+def test_openapi_declares_the_429_with_retry_after(client: FlaskClient) -> None:
+    doc = client.get("/api/openapi.json").json
+    answer = doc["paths"]["/api/rules"]["post"]["responses"]["429"]
+    assert "Retry-After" in answer["headers"] and "$ref" in answer["content"]["application/json"]["schema"]

@@ -97,6 +97,9 @@ key                                type      what
                                              when the token is replaced or revoked)
 {p}login:fail:user:{name}          zset      recent failed log-ins of an account, score = time (TTL: the
 {p}login:fail:addr:{pseudonym}     zset      throttle window plus the longest lockout); per client address
+{p}ratelimit:api:user:{name}       string    API requests of a user (session or token) in the current window
+{p}ratelimit:api:addr:{pseudonym}  string    the same for callers not logged in, per client address (TTL:
+                                             the window, one minute, started by its first request)
 {p}audit                           list      JSON audit entries, newest first: ``at``, ``t``, ``actor``,
                                              ``action``, ``target``, ``before``, ``after`` (no secrets, no
                                              openids); at most console.audit_max, none older than

@@ -231,6 +231,9 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
             responses.setdefault("422", {"description": "a malformed id or field", **error})
         if op.method != "get":
             responses["409"] = {"description": "conflicts with the current state", **error}
+        responses["429"] = {"description": "too many calls this minute (console.api_requests_per_minute)",
+                            "headers": {"Retry-After": {"description": "seconds until the window ends",
+                                                        "schema": {"type": "integer"}}}, **error}
         for extra in op.errors:
             responses.setdefault(str(extra), {"description": "see the error's code and message", **error})
         entry: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.tag],
