@@ -219,3 +219,20 @@ def test_admin_renames_a_button_and_pushes_it_in_the_browser(live_server: str, c
     assert page.locator(".menu-top").nth(1).inner_text() == "填问卷"
     assert fake_wechat.state.menu()["button"][1]["name"] == "填问卷"
     assert page.console_errors == []
+
+
+def test_a_menu_article_link_follows_the_catalog_at_push_time(admin: FlaskClient, app: Flask,
+                                                              fake_wechat: Any) -> None:
+    """config.yaml's `article: msc-immune-tolerance` button: its article's URL changed in the console is pushed."""
+    article_id = "msc-immune-tolerance"
+    assert ("menu.button[0].sub_button[0]", article_id) in app.extensions["wxbot"].config.menu_articles
+    got = admin.get(f"/api/articles/{article_id}").get_json()
+    new_url = "https://mp.weixin.qq.com/s/msc-immune-tolerance-published"
+    article = {k: v for k, v in got["article"].items() if k != "rules"}
+    assert admin.put(f"/api/articles/{article_id}?version={got['version']}",
+                     json={**article, "url": new_url}).status_code == 200
+    assert admin.get("/api/menu").get_json()["menu"]["button"][0]["sub_button"][0]["url"] == new_url
+    assert new_url in admin.get("/console/menu").text  # the grid shows it too
+    pushed = admin.post("/api/menu/push")
+    assert pushed.status_code == 200, pushed.get_json()
+    assert fake_wechat.state.menu()["button"][0]["sub_button"][0]["url"] == new_url

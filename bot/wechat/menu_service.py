@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import cast
 from urllib.parse import urlsplit
 
 from bot.accounts.audit import AuditLog
@@ -19,6 +20,8 @@ from bot.wechat.api import WeChatAPI, WeChatAPIError
 from bot.wechat.menu import (
     SUB_WIDTH,
     TOP_WIDTH,
+    Button,
+    Leaf,
     Menu,
     MenuError,
     ParentButton,
@@ -79,18 +82,38 @@ class MenuService:
 
     def __init__(self, store: Store, api: WeChatAPI | None, configured: Menu | None,
                  answers_click: Callable[[str], bool], clock: Callable[[], float] = time.time,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, article_links: tuple[tuple[str, str], ...] = (),
+                 article_url: Callable[[str], str | None] = lambda article_id: None) -> None:
         self.store = store
         self.audit = audit
         self.api = api
         self.configured = configured
         self.answers_click = answers_click
         self.clock = clock
+        self.article_links = dict(article_links)  # config.yaml's `article:` buttons: path -> article id
+        self.article_url = article_url  # an article's URL in the live catalog (None: no such article now)
 
     def current(self) -> Menu | None:
-        """The menu edited for the next push if any, else config.yaml's; None when the bot manages no menu."""
+        """The menu edited for the next push if any, else config.yaml's; None when the bot manages no menu.
+
+        config.yaml's `article:` buttons get the article's URL in the live catalog, so that an article's new
+        link (edited in the console) is what the next push sends."""
         edited = self.store.menu_edit()
-        return from_stored(edited) if edited else self.configured
+        if edited:
+            return from_stored(edited)
+        if self.configured is None or not self.article_links:
+            return self.configured
+        return Menu(tuple(self._live(button, f"menu.button[{i}]") for i, button in enumerate(self.configured.buttons)))
+
+    def _live(self, button: Button, path: str) -> Button:
+        if isinstance(button, ParentButton):
+            return replace(button, sub_buttons=tuple(cast(Leaf, self._live(sub, f"{path}.sub_button[{j}]"))
+                                                     for j, sub in enumerate(button.sub_buttons)))
+        article_id = self.article_links.get(path)
+        if isinstance(button, ViewButton) and article_id is not None:
+            # An article deleted since: config.yaml's URL stays (the catalog refuses to drop one rules use).
+            return replace(button, url=self.article_url(article_id) or button.url)
+        return button
 
     def required(self) -> Menu:
         """`current()`, or NoMenu saying how to give the bot one."""
