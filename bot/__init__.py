@@ -92,9 +92,13 @@ def build_bot(config: Config, store: Store, routers: tuple[Router, ...] | None =
                       original_id=config.account.original_id)
     dispatcher = Dispatcher(routers) if routers else build_dispatcher()
     intake = Intake(edge, dispatcher, ctx, make_deliver(api, store, config.retention.outbox_max))
+    def article_url(article_id: str) -> str | None:
+        article = rules.catalog().article(article_id)
+        return article.url if article is not None else None
+
     menu = MenuService(store, api, config.menu,
                        answers_click=lambda key: bool(rules.current().explain(key, "click", _utcnow())),
-                       audit=audit)
+                       audit=audit, article_links=config.menu_articles, article_url=article_url)
     return Bot(config=config, store=store, edge=edge, ctx=ctx, intake=intake, api=api, menu=menu)
 
 

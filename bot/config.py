@@ -173,6 +173,7 @@ class ConsoleConfig:
     argon2_memory_kib: int
     argon2_parallelism: int
     trusted_proxies: int = 0  # reverse proxies in front that set X-Forwarded-For (deploy/nginx: 1); 0 = none
+    api_requests_per_minute: int = 300  # /api/ calls per caller (user or token; else client address), then 429
     admin_password: str = field(default="", repr=False)  # BOT_ADMIN_PASSWORD: the first admin on an empty store
 
 
@@ -201,6 +202,8 @@ class Config:
     mode: Mode = "development"
     warnings: tuple[str, ...] = ()  # unsafe settings tolerated outside production, one line each
     menu: Menu | None = None  # the custom menu the bot pushes; None: the bot does not manage the menu
+    # The menu's `article: ID` links, (button path, article id): pushed with the live catalog's URL of the article.
+    menu_articles: tuple[tuple[str, str], ...] = ()
     metrics_token: str = ""  # METRICS_TOKEN: bearer token for /metrics; empty: this host's scrapers only
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -359,8 +362,9 @@ MENU_SURVEY_WHO = "menu"  # whom the menu's survey link names: clicks are counte
 
 
 def _resolve_links(item: Any, path: str, articles: tuple[ArticleConfig, ...], survey_url: str,
-                   problems: list[str]) -> Any:
-    """A view button's `article: ID` or `survey: true` turned into its URL (config.yaml's shorthand)."""
+                   problems: list[str], links: dict[str, str]) -> Any:
+    """A view button's `article: ID` or `survey: true` turned into its URL (config.yaml's shorthand); an
+    article's path is kept in `links` so that a push can use the article's URL of the day."""
     if not isinstance(item, Mapping) or not ({"article", "survey"} & item.keys()):
         return item
     item = dict(item)
@@ -377,6 +381,7 @@ def _resolve_links(item: Any, path: str, articles: tuple[ArticleConfig, ...], su
             problems.append(f"{path}.article: unknown article {item['article']!r} (articles: {known})")
         else:
             url = article.url
+            links[path] = article.id
     elif item["survey"] is not True:
         problems.append(f"{path}.survey: must be true (the survey's tracked link), not {item['survey']!r}")
     else:
@@ -387,8 +392,11 @@ def _resolve_links(item: Any, path: str, articles: tuple[ArticleConfig, ...], su
     return item
 
 
-def _parse_menu_section(root: _Section, articles: tuple[ArticleConfig, ...], survey_url: str) -> Menu | None:
-    """`menu:` in menu/create's shape (plus `article:`/`survey:` links); absent: the bot leaves the menu alone."""
+def _parse_menu_section(root: _Section, articles: tuple[ArticleConfig, ...], survey_url: str,
+                        links: dict[str, str]) -> Menu | None:
+    """`menu:` in menu/create's shape (plus `article:`/`survey:` links); absent: the bot leaves the menu alone.
+
+    `links` receives the path of every `article:` button and its article id."""
     data = root.data.get("menu")
     if data is None:
         return None
@@ -396,10 +404,11 @@ def _parse_menu_section(root: _Section, articles: tuple[ArticleConfig, ...], sur
     if isinstance(data, Mapping) and isinstance(data.get("button"), list):
         buttons = []
         for i, button in enumerate(data["button"]):
-            button = _resolve_links(button, f"menu.button[{i}]", articles, survey_url, problems)
+            button = _resolve_links(button, f"menu.button[{i}]", articles, survey_url, problems, links)
             if isinstance(button, Mapping) and isinstance(button.get("sub_button"), list):
                 button = {**button, "sub_button": [
-                    _resolve_links(sub, f"menu.button[{i}].sub_button[{j}]", articles, survey_url, problems)
+                    _resolve_links(sub, f"menu.button[{i}].sub_button[{j}]", articles, survey_url, problems,
+                                   links)
                     for j, sub in enumerate(button["sub_button"])]}
             buttons.append(button)
         data = {**data, "button": buttons}
@@ -548,6 +557,7 @@ def _parse_console(cs: _Section, env: Mapping[str, str]) -> ConsoleConfig:
         argon2_memory_kib=cs.integer("argon2_memory_kib", d.argon2_memory_kib, 1024, 4 * 1024 * 1024),
         argon2_parallelism=cs.integer("argon2_parallelism", d.argon2_parallelism, 1, 16),
         trusted_proxies=cs.integer("trusted_proxies", d.trusted_proxies, 0, 5),
+        api_requests_per_minute=cs.integer("api_requests_per_minute", d.api_requests_per_minute, 1, 100_000),
         admin_password=env.get("BOT_ADMIN_PASSWORD", ""),
     )
     if console.session_max_hours * 60 < console.session_idle_minutes:
@@ -638,7 +648,9 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         raise ConfigError("environment: METRICS_TOKEN: must be at least 24 ASCII characters (openssl rand -hex 16)")
 
     articles = _parse_articles(root)
-    menu = _parse_menu_section(root, articles, survey_link(account.public_base_url, secret_key, MENU_SURVEY_WHO))
+    menu_articles: dict[str, str] = {}
+    menu = _parse_menu_section(root, articles, survey_link(account.public_base_url, secret_key, MENU_SURVEY_WHO),
+                               menu_articles)
     keep = root.section("retention")
     config = Config(
         account=account,
@@ -655,6 +667,7 @@ def parse_config(data: Any, env: Mapping[str, str], source: str = "config.yaml")
         retention=RetentionConfig(unmatched_days=keep.integer("unmatched_days", 30, 1, 365),
                                   outbox_max=keep.integer("outbox_max", 10000, 100, 1_000_000)),
         menu=menu,
+        menu_articles=tuple(menu_articles.items()),
         console=_parse_console(root.section("console"), env),
         metrics_token=metrics_token,
         raw=dict(root.data),

@@ -238,6 +238,8 @@ def test_every_secret_in_the_shipped_sample_is_known_as_a_sample_value() -> None
     ("audit_max", 10, "console.audit_max: must be between 100"),
     ("argon2_memory_kib", 8, "console.argon2_memory_kib: must be between 1024"),
     ("argon2_parallelism", True, "console.argon2_parallelism: must be a whole number"),
+    ("api_requests_per_minute", 0, "console.api_requests_per_minute: must be between 1 and 100000, got 0"),
+    ("api_requests_per_minute", "300/minute", "console.api_requests_per_minute: must be a whole number"),
 ])
 def test_console_errors_name_the_field(key: str, value: Any, message: str) -> None:
     data = sample()
@@ -260,6 +262,7 @@ def test_console_defaults_and_the_admin_password_from_the_environment_only() -> 
     config = parse_config(data, {"BOT_ADMIN_PASSWORD": "Transplant-Admin-2026"})
     assert (config.console.session_idle_minutes, config.console.session_max_hours) == (30, 12)
     assert (config.console.audit_days, config.console.audit_max, config.console.argon2_time_cost) == (365, 100000, 3)
+    assert config.console.api_requests_per_minute == 300
     assert config.console.admin_password == "Transplant-Admin-2026"
     assert "Transplant-Admin-2026" not in repr(config)
     assert parse_config(sample(), {}).console.admin_password == ""

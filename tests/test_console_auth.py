@@ -150,6 +150,46 @@ def test_sessions_and_csrf_over_real_http(live_server: str, console_users: Any) 
     assert session.get(f"{live_server}/api/me", timeout=10).status_code == 200  # still logged in
 
 
+SOY = {"id": "soy-milk", "name": "豆浆怎么喝", "keywords": ["豆浆怎么喝"], "match": "contains",
+       "answer": {"kind": "text", "texts": ["每天一杯为宜。"]}}
+
+
+def _rule_ids(session: requests.Session, base: str) -> list[str]:
+    return [r["id"] for r in session.get(f"{base}/api/rules", timeout=10).json()["rules"]]
+
+
+@pytest.mark.parametrize("header", ["", "Bearer ", "Bearer    "])
+def test_an_empty_authorization_header_does_not_skip_the_csrf_check_over_real_http(
+        live_server: str, console_users: Any, header: str) -> None:
+    """Regression: an empty `Authorization:` (or `Bearer ` and nothing) once let a cookie call skip CSRF."""
+    session = http_login(live_server, ADMIN)
+    token = session.headers.pop("X-CSRFToken")
+    before = _rule_ids(session, live_server)
+    empty = {"Authorization": header}
+    created = session.post(f"{live_server}/api/rules", json=SOY, headers=empty, timeout=10)
+    changed = session.put(f"{live_server}/api/rules/clinic-hours", json=SOY, headers=empty, timeout=10)
+    deleted = session.delete(f"{live_server}/api/rules/clinic-hours", headers=empty, timeout=10)
+    logout = session.post(f"{live_server}/console/logout", headers=empty, timeout=10, allow_redirects=False)
+    for resp in (created, changed, deleted):
+        assert resp.status_code in (400, 401, 403), (header, resp.status_code, resp.text[:200])
+        assert set(resp.json()["error"]) >= {"code", "message"}
+    # A page refuses the form (400), or with a malformed token sends the caller to log in (302): never logs out.
+    assert logout.status_code in (302, 400) and logout.headers.get("Location", "/console/login").startswith(
+        "/console/login")
+    assert session.get(f"{live_server}/api/me", timeout=10).json()["via"] == "session"
+    assert _rule_ids(session, live_server) == before  # nothing changed
+    if header == "":  # no token at all: the cookie with its CSRF token is an ordinary console call
+        ok = session.post(f"{live_server}/api/rules", json=SOY, timeout=10,
+                          headers={**empty, "X-CSRFToken": token})
+        assert ok.status_code == 201, ok.text[:300]
+        assert _rule_ids(session, live_server) == [*before, "soy-milk"]
+    else:  # a malformed bearer token is refused outright, never read as "use the cookie instead"
+        refused = session.post(f"{live_server}/api/rules", json=SOY, timeout=10,
+                               headers={**empty, "X-CSRFToken": token})
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        assert _rule_ids(session, live_server) == before
+
+
 @pytest.mark.browser
 def test_a_person_logs_in_and_out_in_chromium(live_server: str, console_users: Any, page: Any) -> None:
     browser_login(page, live_server, ADMIN)
@@ -245,3 +285,46 @@ def test_make_run_on_a_fresh_store_prints_a_first_admin_who_can_log_in(redis_url
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)  # drains the pipe, so no child blocks writing its logs
+
+
+@pytest.fixture
+def limited_app(config: Config, store: Store, console_users: Any) -> Any:
+    """The app with an API limit of 3 calls a minute per caller."""
+    cfg = replace(config, console=replace(config.console, api_requests_per_minute=3))
+    app = create_app({"TESTING": True}, config=cfg, store=store)
+    yield app
+    app.extensions["wxbot"].close()
+
+
+def test_the_api_limit_refuses_the_next_call_of_one_caller_only(limited_app: Flask, console_users: Any,
+                                                                 store: Store) -> None:
+    admin = limited_app.test_client()
+    assert _login(admin, ADMIN).status_code == 303  # pages do not count
+    assert [admin.get("/api/me").status_code for _ in range(3)] == [200, 200, 200]
+    refused = admin.get("/api/me")
+    assert refused.status_code == 429 and refused.is_json
+    error = refused.json["error"]
+    assert error["code"] == "rate_limited" and "3" in error["message"] and "请求过于频繁" in error["message"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert admin.post("/api/rules", json={}).status_code == 429  # every operation, before anything is done
+    token = console_users.users.issue_token(ADMIN, actor="test")
+    by_token = limited_app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert by_token.status_code == 429  # the same user with a token: the same count
+    editor = limited_app.test_client()
+    _login(editor, EDITOR)
+    assert editor.get("/api/me").status_code == 200  # another user is unaffected
+    assert store.redis.exists(store.key("ratelimit", "api", "user", ADMIN))  # in the app's Redis, its prefix
+
+
+def test_the_api_limit_counts_strangers_per_address(limited_app: Flask) -> None:
+    stranger = limited_app.test_client()
+    assert [stranger.get("/api/me").status_code for _ in range(3)] == [401, 401, 401]
+    assert stranger.get("/api/me").status_code == 429
+    other = limited_app.test_client().get("/api/me", environ_base={"REMOTE_ADDR": "192.0.2.8"})
+    assert other.status_code == 401  # another address is unaffected
+
+
+def test_openapi_declares_the_429_with_retry_after(client: FlaskClient) -> None:
+    doc = client.get("/api/openapi.json").json
+    answer = doc["paths"]["/api/rules"]["post"]["responses"]["429"]
+    assert "Retry-After" in answer["headers"] and "$ref" in answer["content"]["application/json"]["schema"]

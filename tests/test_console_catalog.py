@@ -65,7 +65,7 @@ def test_api_crud_with_versions_and_audit(admin: FlaskClient, app: Flask, wechat
     assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale"
     assert admin.delete(f"/api/articles/kidney-diet?version={version}").status_code == 409
 
-    assert admin.delete("/api/articles/kidney-diet").status_code == 204
+    assert admin.delete(f"/api/articles/kidney-diet?version={saved(app).version}").status_code == 204
     assert admin.get("/api/articles/kidney-diet").status_code == 404
     actions = [e["action"] for e in app.extensions["wxbot"].ctx.services.audit.recent(20, target="kidney-diet")]
     assert actions == ["article.delete", "article.update", "article.create"]
@@ -76,7 +76,7 @@ def test_api_delete_of_an_article_a_rule_answers_with_is_409_naming_it(admin: Fl
     rule = {"id": "soy-milk", "name": "豆浆", "keywords": ["豆浆怎么喝"],
             "answer": {"kind": "article", "article_id": SOY}}
     assert admin.post("/api/rules", json=rule).status_code == 201
-    resp = admin.delete(f"/api/articles/{SOY}")
+    resp = admin.delete(f"/api/articles/{SOY}?version={saved(app).version}")
     assert resp.status_code == 409
     error = resp.get_json()["error"]
     assert error["code"] == "in_use" and "soy-milk" in error["message"] and f"article-{SOY}" not in error["message"]
@@ -113,7 +113,8 @@ def test_api_survey_and_its_clicks(admin: FlaskClient, app: Flask, wechat: WeCha
     resp = admin.put(f"/api/survey?version={survey['version']}", json=doc)
     assert resp.status_code == 200 and resp.get_json()["survey"] == doc
     assert admin.put(f"/api/survey?version={survey['version']}", json=doc).status_code == 409
-    assert admin.put("/api/survey", json={**doc, "url": "mailto:x@y"}).get_json()["error"]["field"] == "url"
+    assert admin.put(f"/api/survey?version={saved(app).version}",
+                     json={**doc, "url": "mailto:x@y"}).get_json()["error"]["field"] == "url"
     link = wechat.send("随访问卷").articles[0][2].removeprefix(config.account.public_base_url)
     assert admin.get(link).headers["Location"] == "https://example.org/follow-up"
     days = admin.get("/api/survey/clicks?days=3").get_json()

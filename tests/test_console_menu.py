@@ -36,7 +36,18 @@ SAMPLE_FORM = {  # config.yaml's menu, as the grid shows it
 
 
 def post_menu(client: FlaskClient, action: str = "save", **fields: str) -> Any:
-    return client.post("/console/menu", data={"csrf_token": client.csrf, "action": action, **fields})  # type: ignore[attr-defined]
+    """The grid posted as the page sends it, with the menu version the page was loaded at (unless given)."""
+    version = str(menu_version(client))
+    data = {"csrf_token": client.csrf, "action": action, "version": version, **fields}  # type: ignore[attr-defined]
+    return client.post("/console/menu", data=data)
+
+
+def menu_version(client: FlaskClient) -> int:
+    return int(client.get("/api/menu").get_json()["version"])
+
+
+def put_menu(client: FlaskClient, body: dict[str, Any]) -> Any:
+    return client.put(f"/api/menu?version={menu_version(client)}", json=body)
 
 
 def field_errors(html: str, field: str) -> list[str]:
@@ -137,23 +148,23 @@ def test_api_edit_check_and_push(admin: FlaskClient, app: Flask, fake_wechat: An
     state = admin.get("/api/menu").get_json()
     assert state["source"] == "config" and state["errors"] == [] and state["menu"]["button"][0]["name"] == "健康科普"
     too_long = {"button": [{"name": "健康科普知识", "type": "click", "key": "MENU_HELP"}]}
-    resp = admin.put("/api/menu", json=too_long)
+    resp = put_menu(admin, too_long)
     assert resp.status_code == 422 and resp.get_json()["error"]["field"] == "menu.button[0].name"
     assert "18 bytes, at most 16" in resp.get_json()["error"]["message"]
     four = {"button": [{"name": f"按钮{i}", "type": "click", "key": "MENU_HELP"} for i in range(4)]}
-    resp = admin.put("/api/menu", json=four)
+    resp = put_menu(admin, four)
     assert resp.status_code == 422 and "4 buttons, must be 1 to 3" in resp.get_json()["error"]["message"]
     six = {"button": [{"name": "科普", "sub_button": [{"name": f"第{i}", "type": "view",
                                                         "url": f"https://mp.weixin.qq.com/s/{i}"} for i in range(6)]}]}
-    assert "6 sub-buttons, at most 5" in admin.put("/api/menu", json=six).get_json()["error"]["message"]
+    assert "6 sub-buttons, at most 5" in put_menu(admin, six).get_json()["error"]["message"]
     unknown = {"button": [{"name": "帮助", "type": "click", "key": "MENU_NOBODY"}]}
-    state = admin.put("/api/menu", json=unknown).get_json()
+    state = put_menu(admin, unknown).get_json()
     assert state["source"] == "edited" and state["errors"][0]["field"] == "menu.button[0].key"
     assert "菜单点击“MENU_NOBODY”" in state["errors"][0]["text"]
     refused = admin.post("/api/menu/push")
     assert refused.status_code == 422 and fake_wechat.state.calls("/cgi-bin/menu/create") == []
     good = {"button": [{"name": "帮助", "type": "click", "key": "MENU_HELP"}]}
-    assert admin.put("/api/menu", json=good).status_code == 200
+    assert put_menu(admin, good).status_code == 200
     pushed = admin.post("/api/menu/push")
     assert pushed.status_code == 200 and pushed.get_json()["first"] is True
     assert fake_wechat.state.menu()["button"][0]["key"] == "MENU_HELP"
@@ -208,3 +219,20 @@ def test_admin_renames_a_button_and_pushes_it_in_the_browser(live_server: str, c
     assert page.locator(".menu-top").nth(1).inner_text() == "填问卷"
     assert fake_wechat.state.menu()["button"][1]["name"] == "填问卷"
     assert page.console_errors == []
+
+
+def test_a_menu_article_link_follows_the_catalog_at_push_time(admin: FlaskClient, app: Flask,
+                                                              fake_wechat: Any) -> None:
+    """config.yaml's `article: msc-immune-tolerance` button: its article's URL changed in the console is pushed."""
+    article_id = "msc-immune-tolerance"
+    assert ("menu.button[0].sub_button[0]", article_id) in app.extensions["wxbot"].config.menu_articles
+    got = admin.get(f"/api/articles/{article_id}").get_json()
+    new_url = "https://mp.weixin.qq.com/s/msc-immune-tolerance-published"
+    article = {k: v for k, v in got["article"].items() if k != "rules"}
+    assert admin.put(f"/api/articles/{article_id}?version={got['version']}",
+                     json={**article, "url": new_url}).status_code == 200
+    assert admin.get("/api/menu").get_json()["menu"]["button"][0]["sub_button"][0]["url"] == new_url
+    assert new_url in admin.get("/console/menu").text  # the grid shows it too
+    pushed = admin.post("/api/menu/push")
+    assert pushed.status_code == 200, pushed.get_json()
+    assert fake_wechat.state.menu()["button"][0]["sub_button"][0]["url"] == new_url

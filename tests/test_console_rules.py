@@ -127,8 +127,8 @@ def test_api_stale_version_is_409_and_changes_nothing(admin: FlaskClient, app: F
 
 def test_api_unknown_rule_is_404(admin: FlaskClient, app: Flask) -> None:
     assert admin.get("/api/rules/no-such-rule").status_code == 404
-    assert admin.put("/api/rules/no-such-rule", json=new_rule()).get_json()["error"]["code"] == "not_found"
-    assert admin.delete("/api/rules/no-such-rule").status_code == 404
+    assert admin.put("/api/rules/no-such-rule?version=1", json=new_rule()).get_json()["error"]["code"] == "not_found"
+    assert admin.delete("/api/rules/no-such-rule?version=1").status_code == 404
 
 
 @pytest.mark.parametrize(("doc", "field"), [
@@ -153,8 +153,8 @@ def test_api_invalid_rule_is_422_naming_the_field(admin: FlaskClient, app: Flask
 def test_api_refuses_to_delete_the_last_urgent_rule(admin: FlaskClient, app: Flask) -> None:
     urgent = [d["id"] for d in rules_now(app)[1] if d["urgent"]]
     for rule_id in urgent[:-1]:
-        assert admin.delete(f"/api/rules/{rule_id}").status_code == 204
-    last = admin.delete(f"/api/rules/{urgent[-1]}")
+        assert admin.delete(f"/api/rules/{rule_id}?version={rules_now(app)[0]}").status_code == 204
+    last = admin.delete(f"/api/rules/{urgent[-1]}?version={rules_now(app)[0]}")
     assert last.status_code == 422 and "urgent" in last.get_json()["error"]["message"]
     assert rule(app, urgent[-1])["urgent"]
 

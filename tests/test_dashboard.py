@@ -86,6 +86,19 @@ def test_dashboard_page_draws_charts_and_tables(admin_client: FlaskClient, traff
     assert "饮食" in page and "rule-hits" in page and "还没有答疑文章" in page
 
 
+def test_chart_labels_are_html_outside_the_stretched_svg(admin_client: FlaskClient, traffic: dict[str, int]) -> None:
+    """The SVG stretches to the width (preserveAspectRatio none): text in it would be stretched too."""
+    from bot.web.console.charts import stacked_bars
+
+    page = admin_client.get("/console/").text
+    for svg in re.findall(r"<svg.*?</svg>", page, re.S):
+        assert "<text" not in svg
+    ticks = re.findall(r'<div class="chart-ticks" aria-hidden="true">(.*?)</div>', page)
+    assert len(ticks) == 3 and all(t.startswith("<span>") for t in ticks)
+    chart = stacked_bars("x", [(f"d{i}", [i]) for i in range(5)], ["n"], every=2)
+    assert chart.ticks == ("d0", "", "d2", "", "d4")  # one cell per column, under its bar
+
+
 def test_published_posts_in_the_history(admin_client: FlaskClient, store: Store, traffic: dict[str, int]) -> None:
     pid = store.begin_batch(now=1.0, cutoff=4e9, slot="test:1")  # a post taking the pending questions
     assert pid

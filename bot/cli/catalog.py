@@ -28,6 +28,7 @@ def catalog_import(file: Any) -> None:
     """Replace the articles and survey with those in FILE (YAML); one bad field and nothing changes.
 
     Keyword rules are left alone (`rules import` replaces them); an article a rule answers with cannot go.
+    An admin's explicit act: it replaces whatever is saved, whatever the version (console edits included).
     """
     from bot.rules.catalog import CatalogError
 

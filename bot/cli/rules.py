@@ -21,7 +21,10 @@ def rules_group() -> None:
 @click.option("--allow-no-urgent", is_flag=True,
               help="Accept rules without any enabled urgent rule (urgent symptoms then get the default reply).")
 def rules_import(file: Any, allow_no_urgent: bool) -> None:
-    """Replace all rules with those in FILE (YAML); one bad rule and nothing changes."""
+    """Replace all rules with those in FILE (YAML); one bad rule and nothing changes.
+
+    An admin's explicit act: it replaces whatever is saved, whatever the version (console edits included).
+    """
     from bot.rules.model import RuleError
 
     try:

@@ -81,6 +81,8 @@ key                                type      what
                                              newest first; the last 10 kept (no TTL: no personal data)
 {p}menu:edited                     string    menu/create JSON of a menu edited for the next push (the console);
                                              kept until dropped, then config.yaml's ``menu:`` applies again
+{p}menu:version                    string    integer, bumped on every save or drop of ``menu:edited`` (an edit
+                                             based on an older one is refused)
 {p}users                           set       every console user's name (no TTL)
 {p}user:{name}                     hash      one console user (no TTL; never deleted, only disabled):
                                              ``role``, ``enabled`` (1/0), ``created``, ``hash`` (argon2id),
@@ -95,6 +97,9 @@ key                                type      what
                                              when the token is replaced or revoked)
 {p}login:fail:user:{name}          zset      recent failed log-ins of an account, score = time (TTL: the
 {p}login:fail:addr:{pseudonym}     zset      throttle window plus the longest lockout); per client address
+{p}ratelimit:api:user:{name}       string    API requests of a user (session or token) in the current window
+{p}ratelimit:api:addr:{pseudonym}  string    the same for callers not logged in, per client address (TTL:
+                                             the window, one minute, started by its first request)
 {p}audit                           list      JSON audit entries, newest first: ``at``, ``t``, ``actor``,
                                              ``action``, ``target``, ``before``, ``after`` (no secrets, no
                                              openids); at most console.audit_max, none older than

@@ -84,6 +84,14 @@ class AccountStore(StoreBase):
         members = strs(self.redis.smembers(self.key("user", name, "sessions")))
         return [m for m in members if self.redis.exists(self.key("session", m))]
 
+    # -- the API's rate limit -------------------------------------------------------------------------
+
+    def api_hit(self, who: str, window: int) -> tuple[int, int]:
+        """Count one API request of `who` (``user:NAME`` or ``addr:PSEUDONYM``) in its fixed window of `window`
+        seconds, in one round trip: (requests in this window so far, seconds until it ends)."""
+        result = cast(list[Any], self._scripts["api_hit"](keys=[self.key("ratelimit", "api", who)], args=[window]))
+        return int(result[0]), max(1, int(result[1]))
+
     # -- failed log-ins ------------------------------------------------------------------------------
 
     def login_attempt(self, name: str, address: str, *, now: float, window: int, max_account: int,

@@ -26,12 +26,18 @@ class MenuStore(StoreBase):
         raw = cast(list[bytes], self.redis.lrange(self.key("menu", "pushed"), 0, limit - 1))
         return [json.loads(r) for r in raw]
 
-    def save_menu_edit(self, body: str) -> None:
-        self.redis.set(self.key("menu", "edited"), body)
+    def save_menu_edit(self, body: str, expected_version: int | None = None) -> int:
+        """Keep `body` (``""``: drop the edit); the new version, or -1 if `expected_version` is stale."""
+        expected = "" if expected_version is None else str(expected_version)
+        keys = [self.key("menu", "edited"), self.key("menu", "version")]
+        return int(self._scripts["save_menu_edit"](keys=keys, args=[body, expected]))
 
     def menu_edit(self) -> str | None:
         raw = cast(bytes | None, self.redis.get(self.key("menu", "edited")))
         return raw.decode("utf-8") if raw else None
 
-    def drop_menu_edit(self) -> None:
-        self.redis.delete(self.key("menu", "edited"))
+    def menu_version(self) -> int:
+        return int(cast(bytes | None, self.redis.get(self.key("menu", "version"))) or 0)
+
+    def drop_menu_edit(self, expected_version: int | None = None) -> int:
+        return self.save_menu_edit("", expected_version)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import cast
 from urllib.parse import urlsplit
 
 from bot.accounts.audit import AuditLog
@@ -19,6 +20,8 @@ from bot.wechat.api import WeChatAPI, WeChatAPIError
 from bot.wechat.menu import (
     SUB_WIDTH,
     TOP_WIDTH,
+    Button,
+    Leaf,
     Menu,
     MenuError,
     ParentButton,
@@ -39,6 +42,14 @@ OWN_DOMAINS = frozenset({"mp.weixin.qq.com"})
 
 class NoMenu(LookupError):
     """There is no menu to push: no `menu:` in config.yaml and none edited."""
+
+
+class StaleMenu(RuntimeError):
+    """The menu was saved by someone else since the version an edit was based on; nothing changed."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__("menu: changed by someone else meanwhile; reload and try again")
+        self.current = current
 
 
 class NoWeChatAPI(RuntimeError):
@@ -71,18 +82,38 @@ class MenuService:
 
     def __init__(self, store: Store, api: WeChatAPI | None, configured: Menu | None,
                  answers_click: Callable[[str], bool], clock: Callable[[], float] = time.time,
-                 audit: AuditLog | None = None) -> None:
+                 audit: AuditLog | None = None, article_links: tuple[tuple[str, str], ...] = (),
+                 article_url: Callable[[str], str | None] = lambda article_id: None) -> None:
         self.store = store
         self.audit = audit
         self.api = api
         self.configured = configured
         self.answers_click = answers_click
         self.clock = clock
+        self.article_links = dict(article_links)  # config.yaml's `article:` buttons: path -> article id
+        self.article_url = article_url  # an article's URL in the live catalog (None: no such article now)
 
     def current(self) -> Menu | None:
-        """The menu edited for the next push if any, else config.yaml's; None when the bot manages no menu."""
+        """The menu edited for the next push if any, else config.yaml's; None when the bot manages no menu.
+
+        config.yaml's `article:` buttons get the article's URL in the live catalog, so that an article's new
+        link (edited in the console) is what the next push sends."""
         edited = self.store.menu_edit()
-        return from_stored(edited) if edited else self.configured
+        if edited:
+            return from_stored(edited)
+        if self.configured is None or not self.article_links:
+            return self.configured
+        return Menu(tuple(self._live(button, f"menu.button[{i}]") for i, button in enumerate(self.configured.buttons)))
+
+    def _live(self, button: Button, path: str) -> Button:
+        if isinstance(button, ParentButton):
+            return replace(button, sub_buttons=tuple(cast(Leaf, self._live(sub, f"{path}.sub_button[{j}]"))
+                                                     for j, sub in enumerate(button.sub_buttons)))
+        article_id = self.article_links.get(path)
+        if isinstance(button, ViewButton) and article_id is not None:
+            # An article deleted since: config.yaml's URL stays (the catalog refuses to drop one rules use).
+            return replace(button, url=self.article_url(article_id) or button.url)
+        return button
 
     def required(self) -> Menu:
         """`current()`, or NoMenu saying how to give the bot one."""
@@ -91,19 +122,25 @@ class MenuService:
             raise NoMenu("no menu: add a menu: section to config.yaml (the bot then owns the account's menu)")
         return menu
 
-    def edit(self, menu: Menu, *, actor: str) -> Menu:
+    def version(self) -> int:
+        """Bumped by every edit and drop: an edit passes the one it was based on (StaleMenu if it moved)."""
+        return self.store.menu_version()
+
+    def edit(self, menu: Menu, *, actor: str, expected_version: int | None = None) -> Menu:
         """Keep `menu` (checked) as the one to push next, over config.yaml's (audited as `actor`)."""
         menu = check_menu(menu)
         before = self.current()
-        self.store.save_menu_edit(to_wechat_json(menu))
+        if self.store.save_menu_edit(to_wechat_json(menu), expected_version) < 0:
+            raise StaleMenu(self.version())
         if before != menu:
             self._record(actor, "menu.edit", before, menu)
         return menu
 
-    def drop_edit(self, *, actor: str) -> None:
+    def drop_edit(self, *, actor: str, expected_version: int | None = None) -> None:
         """Forget the edited menu: config.yaml's applies again."""
         before = self.current()
-        self.store.drop_menu_edit()
+        if self.store.drop_menu_edit(expected_version) < 0:
+            raise StaleMenu(self.version())
         if before != self.current():
             self._record(actor, "menu.drop_edit", before, self.current())
 

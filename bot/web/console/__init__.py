@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
     # Each feature module adds its pages and operations to the blueprints when imported.
     from bot.web.console import account, audit, catalog, dashboard, menu, posts, questions, rules, users, views  # noqa: F401
     from bot.web.console.blueprints import api, pages
+    from bot.web.console.ratelimit import limit  # noqa: F401  (counts every /api/ call before it runs)
 
     cfg = app.extensions["wxbot"].config
     if not app.config.get("SECRET_KEY"):  # its own key, derived: the CSRF cookie never signs with the root secret

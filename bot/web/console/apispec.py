@@ -42,10 +42,26 @@ class ErrorBody(BaseModel):
     message: str
     field: str | None = None
     errcode: int | None = Field(None, description="WeChat's errcode, when WeChat refused (502)")
+    version: int | None = Field(None, description="the current version, when a change was based on a stale one (409)")
 
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class VersionRequired(BaseModel):
+    """An update's `?version=`: the version the caller read, so that it cannot overwrite a newer edit unseen."""
+
+    version: int = Field(description="the version read with GET; a stale one gets 409 with the current version")
+
+
+MISSING_VERSION = ("send ?version= with the version you read (GET), so that the change cannot overwrite someone "
+                   "else's newer edit (请带上读取时的版本号 version，以免覆盖他人较新的修改)")
+
+
+def stale(message: str, current: int) -> ApiError:
+    """409 for a change based on an old version; `version` in the error is the current one, to reload."""
+    return ApiError(409, "stale", message, None, version=current)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +96,8 @@ def parse(model: type[BaseModel], data: Any, where: str) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = _field_path(tuple(first["loc"]))
+        if where == "query" and field == "version" and first["type"] == "missing":
+            raise ApiError(422, "invalid", MISSING_VERSION, field) from None
         raise ApiError(422, "invalid", f"{where} {field}: {first['msg']}", field) from None
 
 
@@ -213,6 +231,9 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
             responses.setdefault("422", {"description": "a malformed id or field", **error})
         if op.method != "get":
             responses["409"] = {"description": "conflicts with the current state", **error}
+        responses["429"] = {"description": "too many calls this minute (console.api_requests_per_minute)",
+                            "headers": {"Retry-After": {"description": "seconds until the window ends",
+                                                        "schema": {"type": "integer"}}}, **error}
         for extra in op.errors:
             responses.setdefault(str(extra), {"description": "see the error's code and message", **error})
         entry: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "tags": [op.tag],

@@ -34,7 +34,7 @@ from bot.rules.catalog import (
     survey_to_dict,
 )
 from bot.rules.catalog_service import CatalogService, keyword_rule_id
-from bot.web.console.apispec import ApiError, operation
+from bot.web.console.apispec import ApiError, VersionRequired, operation, stale
 from bot.web.console.auth import Caller, services
 from bot.web.console.blueprints import pages
 from bot.web.console.charts import Chart, stacked_bars
@@ -326,7 +326,8 @@ class SurveyDoc(BaseModel):
 
 
 class ExpectedVersion(BaseModel):
-    version: int | None = Field(None, description="the catalog version the change is based on; stale → 409")
+    version: int | None = Field(None, description="the catalog version a new article is based on (optional: a new "
+                                                  "id cannot overwrite an article); stale → 409")
 
 
 class ClicksQuery(BaseModel):
@@ -344,7 +345,7 @@ def _api_error(exc: CatalogError, prefix: str) -> ApiError:
     if isinstance(exc, ArticleInUse):
         return ApiError(409, "in_use", f"{first} ({chinese(first)})")
     if "changed by someone else meanwhile" in first:
-        return ApiError(409, "stale", f"{first} ({chinese(first)})")
+        return stale(f"{first} ({chinese(first)})", _catalog().stored().version)
     path = first.partition(": ")[0]
     field_path = path.removeprefix(prefix + ".") if path.startswith(prefix + ".") else path
     return ApiError(422, "invalid", "; ".join(exc.errors), field_path)
@@ -393,8 +394,8 @@ def articles_get(caller: Caller, article_id: str) -> ArticleDoc:
 
 
 @operation("/articles/<article_id>", "PUT", summary="Replace an article (its id stays)", tag="catalog",
-           area="catalog", body=ArticleModel, query=ExpectedVersion, response=ArticleDoc)
-def articles_put(caller: Caller, article_id: str, body: ArticleModel, query: ExpectedVersion) -> ArticleDoc:
+           area="catalog", body=ArticleModel, query=VersionRequired, response=ArticleDoc)
+def articles_put(caller: Caller, article_id: str, body: ArticleModel, query: VersionRequired) -> ArticleDoc:
     _find(article_id)
     service = _catalog()
     try:
@@ -409,8 +410,8 @@ def articles_put(caller: Caller, article_id: str, body: ArticleModel, query: Exp
 
 @operation("/articles/<article_id>", "DELETE",
            summary="Delete an article and its rule article-<id>; 409 while other rules answer with it",
-           tag="catalog", area="catalog", query=ExpectedVersion, status=204)
-def articles_delete(caller: Caller, article_id: str, query: ExpectedVersion) -> None:
+           tag="catalog", area="catalog", query=VersionRequired, status=204)
+def articles_delete(caller: Caller, article_id: str, query: VersionRequired) -> None:
     _find(article_id)
     try:
         _catalog().delete_article(article_id, expected_version=query.version, actor=caller.user.name)
@@ -427,8 +428,8 @@ def survey_get(caller: Caller) -> SurveyDoc:
 
 
 @operation("/survey", "PUT", summary="Replace the survey (its keywords make the rule survey)", tag="catalog",
-           area="catalog", body=SurveyModel, query=ExpectedVersion, response=SurveyDoc)
-def survey_put(caller: Caller, body: SurveyModel, query: ExpectedVersion) -> SurveyDoc:
+           area="catalog", body=SurveyModel, query=VersionRequired, response=SurveyDoc)
+def survey_put(caller: Caller, body: SurveyModel, query: VersionRequired) -> SurveyDoc:
     service = _catalog()
     try:
         version = service.put_survey(body.model_dump(), expected_version=query.version, actor=caller.user.name)

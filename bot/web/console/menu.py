@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from bot.config import MENU_SURVEY_WHO
 from bot.rules.survey import survey_link
-from bot.web.console.apispec import ApiError, operation
+from bot.web.console.apispec import ApiError, VersionRequired, operation, stale
 from bot.web.console.auth import Caller, config, services
 from bot.web.console.blueprints import pages
 from bot.web.console.texts import menu_wechat_error, translate
@@ -37,7 +37,7 @@ from bot.wechat.menu import (
     phone_labels,
     to_wechat_dict,
 )
-from bot.wechat.menu_service import MenuCheck, MenuService, NoMenu, NoWeChatAPI
+from bot.wechat.menu_service import MenuCheck, MenuService, NoMenu, NoWeChatAPI, StaleMenu
 
 SLOT_FIELDS = ("name", "type", "key", "url")
 _PATH = re.compile(r"^menu(?:\.button(?:\[(\d+)\](?:\.sub_button(?:\[(\d+)\])?)?)?)?(?:\.(name|type|key|url))?$")
@@ -162,6 +162,12 @@ def check_problems(report: MenuCheck | None, exc: MenuError | None = None, grid:
 
 # -- pages -------------------------------------------------------------------------------------------------
 
+def _form_version() -> int:
+    try:
+        return int(request.form.get("version", ""))
+    except ValueError:
+        return -1  # no version: never saved over someone's change
+
 def _when(at: float) -> str:
     return datetime.fromtimestamp(at, config().account.tz).strftime("%Y-%m-%d %H:%M")
 
@@ -173,7 +179,7 @@ def _history() -> list[dict[str, Any]]:
 
 
 def _menu_page(form: dict[str, str], shown: Menu | None, problems: Problems, status: int = 200,
-               unsaved: bool = False) -> tuple[str, int]:
+               unsaved: bool = False, version: int | None = None) -> tuple[str, int]:
     service = _service()
     last = service.last_pushed()
     changes = diff(last.menu, shown) if shown is not None and last is not None else None
@@ -181,7 +187,8 @@ def _menu_page(form: dict[str, str], shown: Menu | None, problems: Problems, sta
                   labels=phone_labels(shown) if shown else (), problems=problems, last=last,
                   last_at=_when(last.at) if last else "", changes=changes, history=_history(),
                   has_secret=service.api is not None, edited=service.store.menu_edit() is not None,
-                  unsaved=unsaved, open_subs={int(k[1]) for k in problems.errors if re.match(r"b\d_\d", k)},
+                  unsaved=unsaved, version=service.version() if version is None else version,
+                  open_subs={int(k[1]) for k in problems.errors if re.match(r"b\d_\d", k)},
                   links=link_choices(), keys=click_keys(), tops=range(MAX_TOP_BUTTONS),
                   subs=range(MAX_SUB_BUTTONS), top_bytes=TOP_NAME_BYTES, sub_bytes=SUB_NAME_BYTES), status
 
@@ -198,18 +205,24 @@ def menu(who: Caller) -> tuple[str, int]:
 @page("menu")
 def menu_save(who: Caller) -> tuple[str, int] | BaseResponse:
     service = _service()
-    if request.form.get("action") == "drop":
-        service.drop_edit(actor=who.user.name)
-        flash("已恢复为 config.yaml 中的菜单", "ok")
-        return redirect_to("console.menu")
+    expected = _form_version()
     grid = form_grid()
     try:
-        edited = parse_menu(grid.data)
-    except MenuError as exc:
-        return _menu_page(grid.form, None, check_problems(None, exc, grid), 422, unsaved=True)
-    report = service.check(edited)
-    problems = check_problems(report, grid=grid)
-    service.edit(edited, actor=who.user.name)
+        if request.form.get("action") == "drop":
+            service.drop_edit(actor=who.user.name, expected_version=expected)
+            flash("已恢复为 config.yaml 中的菜单", "ok")
+            return redirect_to("console.menu")
+        try:
+            edited = parse_menu(grid.data)
+        except MenuError as exc:
+            return _menu_page(grid.form, None, check_problems(None, exc, grid), 422, unsaved=True, version=expected)
+        report = service.check(edited)
+        problems = check_problems(report, grid=grid)
+        service.edit(edited, actor=who.user.name, expected_version=expected)
+    except StaleMenu:
+        # The edit stays in the form with the version it was based on: saving again cannot overwrite the newer menu.
+        found = Problems(errors={"menu": ["菜单已被他人修改：请先刷新页面查看最新的菜单，再重新修改"]})
+        return _menu_page(grid.form, None, found, 409, unsaved=True, version=expected)
     if request.form.get("action") != "push":
         flash("菜单已保存（尚未推送到微信）" + ("，但还有错误需要修改后才能推送" if problems else ""),
               "error" if problems else "ok")
@@ -262,6 +275,7 @@ class Problem(BaseModel):
 
 
 class MenuState(BaseModel):
+    version: int = Field(description="send it back as ?version= with PUT: a stale one gets 409")
     menu: dict[str, Any] | None = Field(description="the menu to push (menu/create's body), null if none")
     source: Literal["edited", "config", "none"]
     errors: list[Problem] = Field(description="what stops a push")
@@ -296,7 +310,7 @@ def _state() -> MenuState:
     report = service.check(current) if current is not None else None
     source: Literal["edited", "config", "none"] = (
         "none" if current is None else "edited" if service.store.menu_edit() is not None else "config")
-    return MenuState(menu=to_wechat_dict(current) if current else None, source=source,
+    return MenuState(version=service.version(), menu=to_wechat_dict(current) if current else None, source=source,
                      errors=[_problem(e) for e in report.errors] if report else [],
                      warnings=[_problem(w) for w in report.warnings] if report else [])
 
@@ -313,12 +327,15 @@ def menu_get(caller: Caller) -> MenuState:
 
 
 @operation("/menu", "PUT", summary="Keep a menu as the one to push next (checked against WeChat's limits)",
-           tag="menu", area="menu", body=MenuBody, response=MenuState)
-def menu_put(caller: Caller, body: MenuBody) -> MenuState:
+           tag="menu", area="menu", body=MenuBody, query=VersionRequired, response=MenuState)
+def menu_put(caller: Caller, body: MenuBody, query: VersionRequired) -> MenuState:
     try:
-        _service().edit(parse_menu(body.model_dump(exclude_none=True)), actor=caller.user.name)
+        _service().edit(parse_menu(body.model_dump(exclude_none=True)), actor=caller.user.name,
+                        expected_version=query.version)
     except MenuError as exc:
         raise _invalid(exc) from None
+    except StaleMenu as exc:
+        raise stale(f"{exc} (菜单已被他人修改，请重新读取后再改)", exc.current) from None
     return _state()
 
 

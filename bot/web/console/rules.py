@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from bot.rules.model import DEFAULT_TIMEZONE, INPUT_KINDS, Rule, RuleError
 from bot.rules.ruleset import RuleBook, RuleSet
-from bot.web.console.apispec import ApiError, operation
+from bot.web.console.apispec import ApiError, VersionRequired, operation, stale
 from bot.web.console.auth import Caller, config, services
 from bot.web.console.blueprints import pages
 from bot.web.console.texts import rule_error
@@ -472,7 +472,8 @@ class RuleDoc(BaseModel):
 
 
 class ExpectedVersion(BaseModel):
-    version: int | None = Field(None, description="the rules version the change is based on; stale → 409")
+    version: int | None = Field(None, description="the rules version a new rule is based on (optional: a new id "
+                                                  "cannot overwrite a rule); stale → 409")
 
 
 class ArticleOut(BaseModel):
@@ -522,10 +523,9 @@ class UnansweredOut(BaseModel):
 def _rule_api_error(exc: RuleError, prefix: str = "") -> ApiError:
     path, _ = rule_error(exc.errors[0])
     field_path = prefix + path.removeprefix("rule.") if path.startswith("rule.") else path or "rules"
-    status = 409 if "changed by someone else meanwhile" in exc.errors[0] else 422
-    code = "stale" if status == 409 else "invalid"
-    message = "已被他人修改，请重新读取后再改 (" + exc.errors[0] + ")" if status == 409 else "; ".join(exc.errors)
-    return ApiError(status, code, message, None if status == 409 else field_path)
+    if "changed by someone else meanwhile" in exc.errors[0]:
+        return stale("已被他人修改，请重新读取后再改 (" + exc.errors[0] + ")", _rules().stored()[0])
+    return ApiError(422, "invalid", "; ".join(exc.errors), field_path)
 
 
 def _find(rule_id: str) -> tuple[int, dict[str, Any]]:
@@ -564,8 +564,8 @@ def rules_get(caller: Caller, rule_id: str) -> RuleDoc:
 
 
 @operation("/rules/<rule_id>", "PUT", summary="Replace a rule (its id may change)", tag="rules", area="rules",
-           body=RuleModel, query=ExpectedVersion, response=RuleDoc)
-def rules_put(caller: Caller, rule_id: str, body: RuleModel, query: ExpectedVersion) -> RuleDoc:
+           body=RuleModel, query=VersionRequired, response=RuleDoc)
+def rules_put(caller: Caller, rule_id: str, body: RuleModel, query: VersionRequired) -> RuleDoc:
     _find(rule_id)
     try:
         version = _rules().save_rule(body.to_doc(), rule_id=rule_id, expected_version=query.version,
@@ -578,8 +578,8 @@ def rules_put(caller: Caller, rule_id: str, body: RuleModel, query: ExpectedVers
 
 
 @operation("/rules/<rule_id>", "DELETE", summary="Delete a rule", tag="rules", area="rules",
-           query=ExpectedVersion, status=204)
-def rules_delete(caller: Caller, rule_id: str, query: ExpectedVersion) -> None:
+           query=VersionRequired, status=204)
+def rules_delete(caller: Caller, rule_id: str, query: VersionRequired) -> None:
     _find(rule_id)
     try:
         _rules().delete_rule(rule_id, expected_version=query.version, actor=caller.user.name)
