@@ -22,13 +22,16 @@ def serve(target: str, host: str, port: int) -> None:
     import bjoern  # type: ignore[import-not-found]
 
     module, _, name = target.partition(":")
-    app = getattr(importlib.import_module(module), name or "app")
+    factory = name.endswith("()")  # "module:create_app()", as gunicorn takes it
+    app = getattr(importlib.import_module(module), name.removesuffix("()") or "app")
+    if factory:
+        app = app()
     bjoern.run(app, host, port, reuse_port=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("app", help="module:attribute of the WSGI app")
+    ap.add_argument("app", help="module:attribute of the WSGI app, or module:factory()")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--workers", type=int, default=2)

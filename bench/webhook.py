@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -97,14 +98,16 @@ class Target:
 
 
 def targets(servers: list[str]) -> list[Target]:
-    """The yardsticks (under gunicorn), then the bot under each server, in the order they run."""
+    """The yardsticks under gunicorn, then the bot under each server (with the floors under it when not gunicorn)."""
     out = [Target("floor", "bench.floor_app:create_app()"),
-           Target("floor+redis", "bench.floor_app:create_app(claim=True)")]
+           Target("floor+redis", "bench.floor_app:create_claim_app()")]
     for peer in ("werobot", "wechatpy"):
         for aes in (False, True):
             mode = "aes" if aes else "plaintext"
             out.append(Target(f"{peer} {mode}", f"bench.peers.{peer}_app:create_app()", aes=aes))
     for server in servers:
+        if server != "gunicorn":  # how much of the bot's gain or loss is the server's own
+            out += [Target(f"{t.name} [{server}]", t.app, server) for t in out[:2]]
         for aes in (False, True):
             out.append(Target(f"bot {'aes' if aes else 'plaintext'} [{server}]", "bot.wsgi:app", server, aes))
     return out
@@ -113,9 +116,11 @@ def targets(servers: list[str]) -> list[Target]:
 def command(target: Target, port: int, workers: int, threads: int) -> list[str]:
     if target.server == "granian":
         # --http 1 --no-ws: what gunicorn speaks; --blocking-threads: the default is hundreds per worker.
+        factory = ["--factory"] if target.app.endswith("()") else []
         return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers), "--blocking-threads", str(threads), "--backlog", "2048", "--http", "1",
-                "--no-ws", "--no-access-log", "--log-level", "warning", target.app]
+                "--no-ws", "--no-access-log", "--log-level", "warning", "--workers-kill-timeout", "10", *factory,
+                target.app.removesuffix("()")]
     if target.server == "bjoern":
         return [sys.executable, str(ROOT / "bench" / "bjoern_serve.py"), target.app, "--port", str(port),
                 "--workers", str(workers)]
@@ -124,7 +129,8 @@ def command(target: Target, port: int, workers: int, threads: int) -> list[str]:
 
 
 def start(target: Target, port: int, env: dict[str, str], workers: int, threads: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(command(target, port, workers, threads), cwd=ROOT, env=env)
+    # Its own session: stop() can kill the workers too if the server's parent leaves them behind.
+    proc = subprocess.Popen(command(target, port, workers, threads), cwd=ROOT, env=env, start_new_session=True)
     for _ in range(300):
         if proc.poll() is not None:
             break
@@ -133,8 +139,7 @@ def start(target: Target, port: int, env: dict[str, str], workers: int, threads:
                 return proc
         except OSError:
             time.sleep(0.05)
-    proc.kill()
-    proc.wait()
+    stop(proc)
     raise RuntimeError(f"{target.name} ({target.app} under {target.server}) did not start")
 
 
@@ -154,6 +159,16 @@ def check_reply(port: int, acct: Account, aes: bool) -> str:
         return "reply not sealed" if aes else "plaintext push answered sealed"
     reply = read_reply(acct, text)
     return "" if reply.kind == "news" else f"answered {reply.kind} {reply.text[:40]!r}, not the article card"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL to the whole session after 30 s (granian loses a TERM sent while a worker boots)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def busy_jiffies() -> int:
@@ -290,8 +305,7 @@ def main() -> None:
                     r["cpu_us"] = (busy_jiffies() - before) / tick * 1e6 / max(r["requests"], 1)
                     r["wrapped"] = r["requests"] > 2 * per_thread
                 finally:
-                    proc.terminate()
-                    proc.wait(timeout=30)
+                    stop(proc)
                 print(f"  {target.name:26} c={connections:<3} {r['rps']:8.0f} req/s  p50 {r['p50_us'] / 1000:6.2f} ms  "
                       f"p99 {r['p99_us'] / 1000:6.2f} ms  cpu {r['cpu_us']:5.0f} µs/req  "
                       f"errors {r['errors'] + r['non2xx']}", flush=True)
