@@ -326,21 +326,27 @@ def main() -> None:
           f"wrk -t2, {args.duration} s per run; mix: {args.mix}")
     print("Command: .venv/bin/python bench/webhook.py " + " ".join(sys.argv[1:]))
     print("\n| connections | target | req/s | p50 ms | p99 ms | cpu µs/req | errors | vs floor req/s | p99 vs floor "
-          "| vs floor+redis req/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| vs floor+redis req/s | vs floor+redis on its server |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def yardstick(name: str, connections: int) -> dict[str, Any] | None:
+        return next((f for f in results if f["target"] == name and f["connections"] == connections
+                     and "failed" not in f), None)
+
     for r in results:
         if "failed" in r:
-            print(f"| {r['connections']} | {r['target']} | {r['failed']} | | | | | | | |")
+            print(f"| {r['connections']} | {r['target']} | {r['failed']} | | | | | | | | |")
             continue
-        floor, ceiling = (next((f for f in results if f["target"] == t and f["connections"] == r["connections"]
-                                and "failed" not in f), None) for t in ("floor", "floor+redis"))
+        tag = "" if r["server"] == "gunicorn" else f" [{r['server']}]"
+        floor, ceiling, own = (yardstick(t, r["connections"]) for t in ("floor", "floor+redis", "floor+redis" + tag))
         ratio = f"{r['rps'] / floor['rps']:.0%}" if floor else "-"
         p99 = f"{r['p99_us'] / floor['p99_us']:.2f}x" if floor else "-"
         vs_ceiling = f"{r['rps'] / ceiling['rps']:.0%}" if ceiling else "-"
+        vs_own = f"{r['rps'] / own['rps']:.0%}" if own else "-"
         print(f"| {r['connections']} | {r['target']} | {r['rps']:.0f} | {r['p50_us'] / 1000:.2f} | "
               f"{r['p99_us'] / 1000:.2f} | {r['cpu_us']:.0f} | {r['errors'] + r['non2xx']} | {ratio} | {p99} | "
-              f"{vs_ceiling} |")
-        if r["wrapped"]:
+              f"{vs_ceiling} | {vs_own} |")
+        if r["wrapped"] and r["target"].startswith("bot"):  # only the bot deduplicates: replays cost the others nothing
             print(f"  (warning: {r['target']} c={r['connections']} replayed part of its corpus)")
     print("\n| message | Redis round trips per message |")
     print("|---|---|")
