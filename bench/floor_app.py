@@ -1,6 +1,7 @@
 """The benchmark's floors: a bare Flask endpoint answering a constant reply without parsing anything.
 
-`create_app()` is the floor the target is measured against. `create_app(claim=True)` adds exactly one
+`create_app()` is the floor the target is measured against. `create_app(claim=True)` (`create_claim_app()`, for
+servers whose factories take no arguments) adds exactly one
 Redis command per request (SET NX EX on a fresh key, as a dedup claim at its cheapest): the ceiling any webhook that
 deduplicates in Redis before replying can reach on the same machine.
 """
@@ -35,3 +36,7 @@ def create_app(claim: bool = False) -> Flask:
 
     return app
 
+
+
+def create_claim_app() -> Flask:
+    return create_app(claim=True)
