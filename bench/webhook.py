@@ -77,7 +77,9 @@ def corpus(acct: Account, n: int, aes: bool, port: int, seed: int, mix: str) -> 
         else:
             event, key = rnd.choice(EVENTS)
             xml = message_xml(acct, openid, event=event, event_key=key)
-        query, body = signed_request(acct, xml, aes=aes)
+        # A nonce of its own: random ones collide now and then over 10^5 pushes within one second, and the bot
+        # rightly refuses a signature seen with another body as a forgery.
+        query, body = signed_request(acct, xml, aes=aes, nonce=str(base_id + i))
         qs = "&".join(f"{k}={v}" for k, v in query.items())
         out.append(f"POST /wechat?{qs} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/xml\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n" + body.decode("utf-8"))
