@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 import requests
 
 from bot.config import Config
@@ -58,14 +59,16 @@ def test_without_redis_url_development_serves_with_an_embedded_redis_and_stops_i
     assert any(tmp_path.iterdir())  # persisted under BOT_DATA_DIR
 
 
-def test_sigterm_lets_an_accepted_push_finish(redis_url: str, store: Store, base_config: Config) -> None:
-    """A push the server has accepted when SIGTERM comes is still answered (gunicorn's graceful stop)."""
+@pytest.mark.parametrize("stop", ["SIGTERM to the server", "Ctrl-C (SIGINT to its whole process group)"])
+def test_stopping_lets_an_accepted_push_finish(redis_url: str, store: Store, base_config: Config, stop: str) -> None:
+    """A push the server has accepted when it is told to stop is still answered (a graceful stop), whether by
+    SIGTERM (systemd, docker) or by a terminal's Ctrl-C, which gunicorn alone treats as a quick shutdown."""
     acct = Account(base_config.wechat.token, base_config.wechat.app_id, base_config.wechat.encoding_aes_key,
                    base_config.account.original_id)
     query, body = signed_request(acct, message_xml(acct, "o_graceful", text="问卷", msg_id=7_700_000_001))
     qs = "&".join(f"{k}={v}" for k, v in query.items())
     env = _env(REDIS_URL=redis_url, BOT_REDIS_PREFIX=store.prefix)
-    with gunicorn_process(env, workers=1) as (url, proc):
+    with gunicorn_process(env, workers=1, own_group=True) as (url, proc):
         port = int(url.rsplit(":", 1)[1])
         [worker] = psutil.Process(proc.pid).children()
         conn = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -78,7 +81,10 @@ def test_sigterm_lets_an_accepted_push_finish(redis_url: str, store: Store, base
                        for c in worker.net_connections("tcp"))
 
         wait_for(taken, timeout=30)
-        proc.send_signal(signal.SIGTERM)
+        if stop.startswith("SIGTERM"):
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
         conn.sendall(body[10:])
         answer = b""
         while chunk := conn.recv(65536):

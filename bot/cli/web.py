@@ -26,10 +26,11 @@ _BIND = re.compile(r"(?:\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}|unix:/\S+|fd://\d+")
 def server_argv(bind: str, workers: int, log_level: str = "info") -> list[str]:
     """The WSGI server's command line: gunicorn, sync workers (one request each; slow handlers on threads)."""
     # --timeout: a worker stuck this long is replaced; the webhook itself answers within its 4 s deadline.
-    # --graceful-timeout: on SIGTERM/SIGINT workers finish the requests they accepted, up to 10 s.
+    # --graceful-timeout: on SIGTERM, and on SIGINT by the hooks, workers finish the requests they accepted
+    # (up to 10 s).
     return [sys.executable, "-m", "gunicorn", "bot.wsgi:app", "--bind", bind, "--workers", str(workers),
             "--worker-class", "sync", "--timeout", "30", "--graceful-timeout", "10", "--log-level", log_level,
-            "--no-control-socket"]
+            "--no-control-socket", "--config", "python:bot.web.gunicorn_hooks"]
 
 
 def default_workers(env: Mapping[str, str]) -> int:
