@@ -196,9 +196,10 @@ class Intake:
                                                  self.binding_ttl)
                 found = Written(found, result, prior == LINKS_WAITING)
         except StoreError as exc:
-            log.warning("store unavailable (%s); %s not handled", type(exc).__name__, msg.dedup_key)
             if write is None:
+                log.warning("store unavailable (%s); %s not handled", type(exc).__name__, msg.dedup_key)
                 return 200, self.edge.seal(render_reply(m.TextReply(BUSY_REPLY), msg), env)
+            log.warning("store unavailable (%s); %s not stored", type(exc).__name__, msg.dedup_key)
             prior, found = None, Written(found, None)  # the handler says what was not stored
         if prior == LINKS_WAITING:
             prior = None
