@@ -69,17 +69,16 @@ def web_command(bind: str, workers: int, log_level: str) -> None:
     if url:
         check_redis(config, url)
         os.execv(sys.executable, argv)  # the server is now this process: signals and exit codes are its own
-    _serve_with_embedded_redis(argv, config)
+    _serve_with_embedded_redis(argv)
 
 
-def _serve_with_embedded_redis(argv: list[str], config: Config) -> None:
+def _serve_with_embedded_redis(argv: list[str]) -> None:
     """Without REDIS_URL: one embedded Redis under data/ for all workers, for as long as the server runs."""
     from bot.store import EmbeddedRedis
 
     data_dir = os.environ.get("BOT_DATA_DIR", "data")
     embedded = EmbeddedRedis(data_dir)
-    try:
-        check_redis(config, embedded.url)
+    try:  # not checked here: it is append-only by construction, and each worker checks its store at start-up
         click.echo(f"Redis: embedded, persisted under {data_dir}/ (one host only; set REDIS_URL to scale out).")
         # Its own session: a terminal's Ctrl-C reaches only us, and gunicorn gets TERM (graceful) rather than
         # INT (its quick shutdown, which would drop requests it accepted).

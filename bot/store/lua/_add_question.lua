@@ -3,7 +3,8 @@
 -- published one is a new question) or exceeds their daily limit. With an openid (askers are told), the
 -- follower record keeps it and the question is tracked among the follower's open questions.
 -- A stored question is also counted under its topic in the day's statistics (the dashboard's chart).
--- add_question(K, A); K: dup, day counter, question seq, pending zset, follower, follower's open questions, day's stats.
+-- add_question(K, A); K: dup, day counter, question seq, pending zset, follower, follower's open questions,
+-- day's stats.
 -- A: question key prefix, post key prefix, now, limit, dup ttl, day ttl, openid ('': keep none),
 -- stats ttl, field/value pairs...
 local function add_question(K, A)

@@ -168,6 +168,7 @@ def _form_version() -> int:
     except ValueError:
         return -1  # no version: never saved over someone's change
 
+
 def _when(at: float) -> str:
     return datetime.fromtimestamp(at, config().account.tz).strftime("%Y-%m-%d %H:%M")
 
